@@ -1,0 +1,1 @@
+"""Gonghui: a work platform for a multi-level trade-union federation."""

@@ -1,0 +1,82 @@
+"""Accounts: API tokens, cadre accounts and worker accounts linked to member records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from gonghui.accounts.models import ApiToken, hash_token
+from gonghui.audit.models import AuditAction
+from gonghui.audit.services import record
+from gonghui.orgs import scoping
+from gonghui.orgs.models import Member
+from gonghui.orgs.scoping import Perm
+
+User = get_user_model()
+
+
+@transaction.atomic
+def issue_api_token(*, user: Any, label: str = "") -> str:
+    """A new bearer token for `user`; returns the raw token, which is not stored."""
+    raw = ApiToken.new_raw_token()
+    ApiToken.objects.create(user=user, key_hash=hash_token(raw), prefix=raw[:8], label=label[:60])
+    return raw
+
+
+def revoke_api_token(*, raw_token: str) -> bool:
+    return ApiToken.objects.filter(key_hash=hash_token(raw_token)).delete()[0] > 0
+
+
+def _check_username_free(username: str) -> str:
+    username = username.strip()
+    if not username:
+        raise ValidationError(_("The user name is missing."), code="username_missing")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(
+            _("The user name %(name)s is taken.") % {"name": username}, code="username_taken"
+        )
+    return username
+
+
+@transaction.atomic
+def create_cadre_account(*, actor: Any, username: str, full_name: str, password: str) -> Any:
+    """A new account for a cadre; roles are granted separately (orgs.services.grant_role)."""
+    if not scoping.has_any(actor, Perm.ROLE_MANAGE):
+        raise PermissionDenied
+    username = _check_username_free(username)
+    user = User(username=username, first_name=full_name.strip()[:150])
+    validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    record(actor=actor, action=AuditAction.CREATE, target=user, after={"username": username})
+    return user
+
+
+@transaction.atomic
+def create_worker_account(*, actor: Any, member: Member, username: str, password: str) -> Any:
+    """An account for a worker, linked to their member record: they see only their own data."""
+    scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.user_id is not None:
+        raise ValidationError(_("This member already has an account."), code="account_exists")
+    username = _check_username_free(username)
+    user = User(username=username, first_name=member.name)
+    validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    member.user = user
+    member.save(update_fields=["user"])
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=user,
+        org=member.unit,
+        summary=_("Worker account for %(name)s") % {"name": member.name},
+        after={"username": username},
+    )
+    return user

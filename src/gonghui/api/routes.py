@@ -1,0 +1,13 @@
+"""Every domain's router, mounted on the one API."""
+
+from ninja import NinjaAPI
+
+
+def register(api: NinjaAPI) -> None:
+    from gonghui.accounts.api import router as accounts_router
+    from gonghui.orgs.api import members_router, orgs_router, transfers_router
+
+    api.add_router("/", accounts_router)
+    api.add_router("/orgs", orgs_router)
+    api.add_router("/members", members_router)
+    api.add_router("/transfers", transfers_router)

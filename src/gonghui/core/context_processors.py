@@ -1,0 +1,21 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from gonghui.orgs import scoping
+from gonghui.orgs.scoping import Perm
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """What the top navigation may offer this user."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    member = getattr(user, "member", None) if hasattr(user, "member") else None
+    return {
+        "nav_is_cadre": scoping.has_any(user, Perm.ORG_VIEW),
+        "nav_can_change_members": scoping.has_any(user, Perm.MEMBER_CHANGE),
+        "nav_can_change_orgs": scoping.has_any(user, Perm.ORG_CHANGE),
+        "nav_can_audit": scoping.has_any(user, Perm.AUDIT_VIEW),
+        "nav_member": member,
+    }

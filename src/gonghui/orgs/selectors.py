@@ -1,0 +1,231 @@
+"""Reads of the union tree and its members, always through the scoping filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from gonghui.orgs import scoping
+from gonghui.orgs.models import (
+    MAX_DEPTH,
+    Member,
+    MemberStatus,
+    MemberTransfer,
+    Org,
+    OrgStatus,
+    TransferStatus,
+    ancestor_field,
+)
+from gonghui.orgs.scoping import Perm
+from gonghui.orgs.search import looks_like_pinyin
+
+
+def subtree(org: Org) -> QuerySet[Org]:
+    """Every org in `org`'s subtree, itself included: one indexed equality."""
+    return Org.objects.filter(**{ancestor_field(org.depth): org.pk})
+
+
+def subtree_member_count(org: Org) -> int:
+    """Active members registered anywhere in the subtree of `org`."""
+    total = subtree(org).aggregate(n=Sum("member_count"))["n"]
+    return int(total or 0)
+
+
+def subtree_member_counts_of_children(org: Org) -> dict[int, int]:
+    """{child id: active members in that child's subtree}, in one grouped query."""
+    if org.depth + 1 >= MAX_DEPTH:
+        return {}
+    child_col = ancestor_field(org.depth + 1)
+    rows = (
+        subtree(org)
+        .filter(depth__gt=org.depth)
+        .values(child_col)
+        .annotate(n=Sum("member_count"))
+        .order_by()
+    )
+    return {row[child_col]: int(row["n"] or 0) for row in rows}
+
+
+def subtree_org_counts_of_children(org: Org) -> dict[int, int]:
+    """{child id: active orgs in that child's subtree, the child included}."""
+    child_col = ancestor_field(org.depth + 1)
+    rows = (
+        subtree(org)
+        .filter(depth__gt=org.depth, status=OrgStatus.ACTIVE)
+        .values(child_col)
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row[child_col]: row["n"] for row in rows}
+
+
+def visible_orgs(user: Any, perm: str = Perm.ORG_VIEW) -> QuerySet[Org]:
+    return Org.objects.restrict(user, perm)
+
+
+def scope_roots(user: Any) -> list[Org]:
+    """The highest orgs the user may see: where their roles are, minus ones inside others."""
+    if scoping.is_unrestricted(user):
+        return list(Org.objects.filter(parent__isnull=True))
+    grants = [g for g in scoping.grants_for(user) if Perm.ORG_VIEW in g.perms]
+    orgs = {o.pk: o for o in Org.objects.filter(pk__in=[g.org_id for g in grants])}
+    subtree_roots = [orgs[g.org_id] for g in grants if not g.org_only and g.org_id in orgs]
+    roots = []
+    for org in sorted(orgs.values(), key=lambda o: o.path):
+        if any(r.pk != org.pk and org.is_descendant_of(r) for r in subtree_roots):
+            continue
+        roots.append(org)
+    return roots
+
+
+def primary_org(user: Any) -> Org | None:
+    roots = scope_roots(user)
+    return roots[0] if roots else None
+
+
+def breadcrumb(org: Org) -> list[Org]:
+    """Root-to-org path, for showing where an org sits."""
+    by_id = Org.objects.in_bulk(org.ancestor_ids)
+    return [by_id[i] for i in org.ancestor_ids if i in by_id]
+
+
+def children_of(org: Org, user: Any, *, include_dissolved: bool = False) -> list[Org]:
+    """Children the user may see, each with `subtree_members` and `subtree_orgs` set."""
+    qs = Org.objects.restrict(user, Perm.ORG_VIEW).filter(parent=org).order_by("kind", "code")
+    if not include_dissolved:
+        qs = qs.filter(status=OrgStatus.ACTIVE)
+    children = list(qs)
+    member_counts = subtree_member_counts_of_children(org) if children else {}
+    org_counts = subtree_org_counts_of_children(org) if children else {}
+    for child in children:
+        child.subtree_members = member_counts.get(child.pk, 0)
+        child.subtree_orgs = org_counts.get(child.pk, 0)
+    return children
+
+
+def search_orgs(
+    user: Any, query: str, *, within: Org | None = None, include_dissolved: bool = False
+) -> QuerySet[Org]:
+    """Orgs the user may see whose name, code or pinyin matches (成都 also as "cd")."""
+    qs = Org.objects.restrict(user, Perm.ORG_VIEW)
+    if within is not None:
+        qs = qs.filter(**{ancestor_field(within.depth): within.pk})
+    if not include_dissolved:
+        qs = qs.filter(status=OrgStatus.ACTIVE)
+    query = query.strip()
+    if query:
+        match = Q(name__icontains=query) | Q(code__iexact=query)
+        if looks_like_pinyin(query):
+            key = query.replace(" ", "").lower()
+            match |= Q(name_initials__startswith=key) | Q(name_pinyin__startswith=key)
+            match |= Q(name_initials__contains=key)
+        qs = qs.filter(match)
+    return qs.order_by("depth", "name")
+
+
+def members_in_scope(
+    user: Any,
+    *,
+    org: Org | None = None,
+    query: str = "",
+    status: str | None = MemberStatus.ACTIVE,
+    perm: str = Perm.MEMBER_VIEW,
+) -> QuerySet[Member]:
+    """Members the user may see, optionally within one org's subtree, matched by name,
+    pinyin, the last digits of the phone or of the ID number."""
+    qs = Member.objects.restrict(user, perm).select_related("unit")
+    if org is not None:
+        qs = qs.filter(**{f"unit__{ancestor_field(org.depth)}": org.pk})
+    if status:
+        qs = qs.filter(status=status)
+    query = query.strip()
+    if query:
+        match = Q(name__icontains=query)
+        if looks_like_pinyin(query):
+            key = query.replace(" ", "").lower()
+            match |= Q(name_initials__startswith=key) | Q(name_pinyin__startswith=key)
+        digits = query.upper()
+        if digits.rstrip("X").isdigit() and len(digits) >= 4:
+            match |= Q(phone__endswith=digits) | Q(id_number_tail=digits[-4:])
+        qs = qs.filter(match)
+    return qs
+
+
+def transfers_for(user: Any, *, status: str | None = TransferStatus.PENDING) -> dict[str, Any]:
+    """Transfers the user can act on: incoming (to accept) and outgoing (requested)."""
+    base = MemberTransfer.objects.select_related("member", "from_unit", "to_unit", "requested_by")
+    if status:
+        base = base.filter(status=status)
+    incoming = base.filter(scoping.scope_q(user, Perm.MEMBER_CHANGE, "to_unit"))
+    outgoing = base.filter(scoping.scope_q(user, Perm.MEMBER_CHANGE, "from_unit"))
+    return {"incoming": incoming, "outgoing": outgoing}
+
+
+def member_history(member: Member) -> QuerySet[MemberTransfer]:
+    return member.transfers.select_related("from_unit", "to_unit", "requested_by", "decided_by")
+
+
+def unit_by_code(code: str) -> Org:
+    """An active org by its exact code, from anywhere in the tree: a transfer may go to a
+    union outside the sender's scope, which the sender names by its code."""
+    org = Org.objects.filter(code=(code or "").strip(), status=OrgStatus.ACTIVE).first()
+    if org is None:
+        raise ValidationError(
+            _("No active union has the code %(code)s.") % {"code": code}, code="unknown_code"
+        )
+    return org
+
+
+def subtree_as_tree(org: Org, user: Any, *, depth: int) -> dict[str, Any]:
+    """`org` and `depth` levels below it as nested dicts (name, kind, member_count of the
+    node's whole subtree, children), limited to what the user may see."""
+    levels = range(org.depth, min(org.depth + depth, MAX_DEPTH - 1) + 1)
+    nodes = list(
+        Org.objects.restrict(user, Perm.ORG_VIEW)
+        .filter(**{ancestor_field(org.depth): org.pk}, depth__lte=levels[-1])
+        .filter(status=OrgStatus.ACTIVE)
+        .order_by("depth", "kind", "code")
+        .only("id", "name", "kind", "depth", "parent_id")
+    )
+    counts: dict[int, int] = {}
+    for level in levels:
+        col = ancestor_field(level)
+        rows = subtree(org).filter(depth__gte=level).values(col).annotate(n=Sum("member_count"))
+        counts.update({r[col]: int(r["n"] or 0) for r in rows.order_by()})
+    by_id: dict[int, dict[str, Any]] = {}
+    root: dict[str, Any] | None = None
+    for node in nodes:
+        entry = {
+            "id": node.pk,
+            "name": node.name,
+            "kind": node.kind,
+            "member_count": counts.get(node.pk, 0),
+            "children": [],
+        }
+        by_id[node.pk] = entry
+        if node.pk == org.pk:
+            root = entry
+        elif node.parent_id in by_id:
+            by_id[node.parent_id]["children"].append(entry)
+    if root is None:
+        raise Http404
+    return root
+
+
+def org_by_code_in_scope(user: Any, code: str, perm: str) -> Org:
+    """An active org the user holds `perm` on, by its exact code."""
+    org = (
+        Org.objects.restrict(user, perm)
+        .filter(code=(code or "").strip(), status=OrgStatus.ACTIVE)
+        .first()
+    )
+    if org is None:
+        raise ValidationError(
+            _("No union with the code %(code)s is within your scope.") % {"code": code},
+            code="unknown_code",
+        )
+    return org
