@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
+LINT_PATHS = $(wildcard src tests bench conftest.py)
 
 .PHONY: run test lint format bench demo-sichuan clean system-deps messages
 
@@ -29,13 +30,13 @@ test: $(VENV)/.dev-installed system-deps
 	scripts/test-all
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy src/gonghui/*/services.py src/gonghui/*/selectors.py
 
 format: $(VENV)/.dev-installed
-	$(BIN)/ruff check --fix src tests bench scripts
-	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 messages: $(VENV)/.dev-installed
 	cd src/gonghui && ../../$(BIN)/gonghui makemessages -l zh_Hans --no-obsolete --add-location file

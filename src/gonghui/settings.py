@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "gonghui.core.locale.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -103,7 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
         "transaction_mode": "IMMEDIATE",
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GONGHUI_SQLITE_TEST_NAME") or None}
+else:
+    # Separate names let several test runs share one PostgreSQL server.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GONGHUI_TEST_DB_NAME") or None}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
