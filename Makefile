@@ -40,7 +40,7 @@ format: $(VENV)/.dev-installed
 
 messages: $(VENV)/.dev-installed
 	cd src/gonghui && ../../$(BIN)/gonghui makemessages -l zh_Hans --no-obsolete --add-location file
-	$(BIN)/gonghui compile_translations
+	cd src/gonghui && ../../$(BIN)/gonghui compilemessages -l zh_Hans
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/run.py

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from gonghui.accounts import services
 from gonghui.orgs.scoping import grants_for, is_unrestricted
@@ -55,16 +56,25 @@ def obtain_token(request: HttpRequest, payload: TokenIn):
     except AxesBackendPermissionDenied:
         user = False
     if user is False or getattr(request, "axes_locked_out", False):
-        return 429, {
-            "detail": "Too many failed sign-ins; try again later.",
-            "code": "locked_out",
-        }
+        # AxesMiddleware would replace this answer with its HTML lockout page; an API
+        # client is owed JSON.
+        request.axes_locked_out = False
+        return Status(
+            429,
+            {"detail": "Too many failed sign-ins; try again later.", "code": "locked_out"},
+        )
     if user is None:
-        return 401, {"detail": "Wrong user name or password.", "code": "bad_credentials"}
-    return 200, {
-        "token": services.issue_api_token(user=user, label=payload.label),
-        "username": user.get_username(),
-    }
+        return Status(401, {"detail": "Wrong user name or password.", "code": "bad_credentials"})
+    # A token is a sign-in: like the login page, it records last_login and clears the
+    # failed attempts (AXES_RESET_ON_SUCCESS), which only listen to this signal.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return Status(
+        200,
+        {
+            "token": services.issue_api_token(user=user, label=payload.label),
+            "username": user.get_username(),
+        },
+    )
 
 
 @router.get("/me", response=MeOut, summary="The signed-in user, their roles and member record")

@@ -14,7 +14,7 @@ from gonghui.accounts.models import ApiToken, hash_token
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.orgs import scoping
-from gonghui.orgs.models import Member
+from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm
 
 User = get_user_model()
@@ -44,16 +44,23 @@ def _check_username_free(username: str) -> str:
 
 
 @transaction.atomic
-def create_cadre_account(*, actor: Any, username: str, full_name: str, password: str) -> Any:
-    """A new account for a cadre; roles are granted separately (orgs.services.grant_role)."""
-    if not scoping.has_any(actor, Perm.ROLE_MANAGE):
+def create_cadre_account(
+    *, actor: Any, username: str, full_name: str, password: str, org: Org | None = None
+) -> Any:
+    """A new account for a cadre who will hold a role at `org` (granted separately by
+    orgs.services.grant_role); the audit entry belongs to that org's subtree."""
+    if org is not None:
+        scoping.require(actor, Perm.ROLE_MANAGE, org)
+    elif not scoping.is_unrestricted(actor):
         raise PermissionDenied
     username = _check_username_free(username)
     user = User(username=username, first_name=full_name.strip()[:150])
     validate_password(password, user)
     user.set_password(password)
     user.save()
-    record(actor=actor, action=AuditAction.CREATE, target=user, after={"username": username})
+    record(
+        actor=actor, action=AuditAction.CREATE, target=user, org=org, after={"username": username}
+    )
     return user
 
 

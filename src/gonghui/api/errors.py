@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from ninja import NinjaAPI
+from ninja.errors import ValidationError as SchemaValidationError
 
 from gonghui.core.errors import ConcurrentEditError
 
@@ -23,7 +24,27 @@ def validation_payload(exc: ValidationError) -> dict:
     return {"detail": detail, "code": detail[0]["code"] if detail else "invalid"}
 
 
+def schema_payload(exc: SchemaValidationError) -> dict:
+    """A request that does not fit the schema (missing field, wrong type), in the same shape
+    as a refusal by a service."""
+    detail = []
+    for error in exc.errors:
+        names = [part for part in error.get("loc", ()) if isinstance(part, str)]
+        detail.append(
+            {
+                "field": names[-1] if len(names) > 1 else None,
+                "code": error.get("type", "invalid"),
+                "message": error.get("msg", ""),
+            }
+        )
+    return {"detail": detail, "code": detail[0]["code"] if detail else "invalid"}
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(SchemaValidationError)
+    def _bad_request(request: HttpRequest, exc: SchemaValidationError):
+        return api.create_response(request, schema_payload(exc), status=422)
+
     @api.exception_handler(ConcurrentEditError)
     def _conflict(request: HttpRequest, exc: ConcurrentEditError):
         return api.create_response(request, validation_payload(exc), status=409)

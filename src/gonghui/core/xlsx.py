@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import FileResponse
+from django.utils.functional import Promise
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -30,7 +31,20 @@ def _cell_value(value: Any) -> Any:
         return value.replace(tzinfo=None)
     if value is None:
         return ""
+    if isinstance(value, Promise):  # lazily translated labels
+        return str(value)
     return value
+
+
+# Text starting with these would be read as a formula by Excel (CSV/formula injection),
+# in cells and in headers alike (an import's error sheet repeats the uploaded headers).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return _cell_value(value)
 
 
 def write_xlsx(sheet: Sheet, target: Any) -> None:
@@ -40,20 +54,12 @@ def write_xlsx(sheet: Sheet, target: Any) -> None:
     bold = Font(bold=True)
     header_cells = []
     for text in sheet.headers:
-        cell = WriteOnlyCell(ws, value=str(text))
+        cell = WriteOnlyCell(ws, value=_safe_value(str(text)))
         cell.font = bold
         header_cells.append(cell)
     ws.append(header_cells)
     for row in sheet.rows:
-        # Leading "=" would turn text into a formula in Excel (CSV/formula injection).
-        ws.append(
-            [
-                ("'" + v)
-                if isinstance(v, str) and v[:1] in ("=", "+", "-", "@")
-                else _cell_value(v)
-                for v in row
-            ]
-        )
+        ws.append([_safe_value(v) for v in row])
     for title, lines in sheet.notes:
         notes = wb.create_sheet(title[:31])
         for line in lines:

@@ -1,12 +1,10 @@
 """API of the union tree, members and transfers: thin callers of services and selectors."""
 
-from __future__ import annotations
-
 import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from gonghui.orgs import selectors, services
@@ -76,7 +74,10 @@ class TreeNodeOut(Schema):
     name: str
     kind: str
     member_count: int = Field(description="Active members in this node's subtree")
-    children: list[TreeNodeOut]
+    children: list["TreeNodeOut"]
+
+
+TreeNodeOut.model_rebuild()
 
 
 class MemberOut(Schema):
@@ -199,6 +200,20 @@ def transfer_out(t: MemberTransfer) -> dict[str, Any]:
     }
 
 
+class _PageOf:
+    """A queryset for the paginator that converts only the rows of the page it slices."""
+
+    def __init__(self, queryset: Any, convert: Any) -> None:
+        self.queryset = queryset
+        self.convert = convert
+
+    def __len__(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index: slice) -> list[Any]:
+        return [self.convert(row) for row in self.queryset[index]]
+
+
 def _org(request: HttpRequest, org_id: int, perm: str = Perm.ORG_VIEW) -> Org:
     return get_in_scope_or_404(Org.objects.all(), request.user, perm, pk=org_id)
 
@@ -251,7 +266,7 @@ def org_tree(request: HttpRequest, org_id: int, depth: int = 2):
 @orgs_router.post("/{org_id}/children", response={201: OrgOut})
 def org_create_child(request: HttpRequest, org_id: int, payload: OrgCreateIn):
     parent = _org(request, org_id)
-    return 201, services.create_org(actor=request.user, parent=parent, **payload.dict())
+    return Status(201, services.create_org(actor=request.user, parent=parent, **payload.dict()))
 
 
 @orgs_router.patch("/{org_id}", response=OrgOut)
@@ -286,7 +301,7 @@ def org_dissolve(request: HttpRequest, org_id: int, payload: OrgDissolveIn):
 def org_register_member(request: HttpRequest, org_id: int, payload: MemberIn):
     unit = _org(request, org_id)
     member = services.register_member(actor=request.user, unit=unit, **payload.dict())
-    return 201, member_out(member)
+    return Status(201, member_out(member))
 
 
 # --- members ----------------------------------------------------------------------------
@@ -299,7 +314,8 @@ def member_list(request: HttpRequest, filters: Query[MemberFilter]):
     qs = selectors.members_in_scope(
         request.user, org=org, query=filters.q, status=filters.status or None
     ).order_by("id")
-    return [member_out(m) for m in qs]
+    # Only the requested page is read and converted, not every member in scope.
+    return _PageOf(qs, member_out)
 
 
 @members_router.get("/{member_id}", response=MemberOut)
@@ -310,7 +326,12 @@ def member_detail(request: HttpRequest, member_id: int):
 @members_router.patch("/{member_id}", response=MemberOut)
 def member_update(request: HttpRequest, member_id: int, payload: MemberUpdateIn):
     member = _member(request, member_id)
-    return member_out(services.update_member(actor=request.user, member=member, **payload.dict()))
+    # PATCH: a field left out keeps its value (the service would otherwise clear it).
+    changes = payload.dict(exclude_unset=True)
+    for field in ("phone", "ethnicity", "education", "job", "is_migrant_worker"):
+        changes.setdefault(field, getattr(member, field))
+    changes.setdefault("joined_on", member.joined_on)
+    return member_out(services.update_member(actor=request.user, member=member, **changes))
 
 
 @members_router.post("/{member_id}/leave", response=MemberOut)
@@ -330,7 +351,7 @@ def member_transfer(request: HttpRequest, member_id: int, payload: TransferIn):
     transfer = services.request_transfer(
         actor=request.user, member=member, to_unit=to_unit, reason=payload.reason
     )
-    return 201, transfer_out(transfer)
+    return Status(201, transfer_out(transfer))
 
 
 # --- transfers --------------------------------------------------------------------------
@@ -349,7 +370,8 @@ def _transfer(request: HttpRequest, transfer_id: int) -> MemberTransfer:
     return get_in_scope_or_404(
         MemberTransfer.objects.select_related("member", "from_unit", "to_unit"),
         request.user,
-        Perm.MEMBER_CHANGE,
+        # Found if visible; the service then answers 403 to a viewer, 404 to the wrong side.
+        Perm.MEMBER_VIEW,
         pk=transfer_id,
     )
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
 from django.db import connection, models
+from django.utils import timezone
 
 
 def allocate_ids(model: type[models.Model], count: int) -> list[int]:
@@ -38,3 +44,130 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
                 [table, start + count - 1],
             )
         return list(range(start, start + count))
+
+
+# Fields whose Python values psycopg writes as they are; any other field goes through its
+# own get_db_prep_save, as bulk_create does.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+    models.AutoField,
+    models.BigAutoField,
+    models.SmallAutoField,
+)
+
+
+def _is_plain(field: models.Field) -> bool:
+    # Not DateTimeField (a DateField subclass), which adapts naive and aware values itself.
+    return isinstance(field, _PLAIN_FIELDS) or type(field) is models.DateField
+
+
+def _is_auto_now(field: models.Field) -> bool:
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
+def insert_rows(
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, batch_size: int = 2000
+) -> None:
+    """Insert rows given as {field name or attname: value} as `bulk_create` of
+    `model(**row)` would: fields left out get their defaults, auto_now(_add) fields the
+    current time, and the primary key comes from the database unless given.
+
+    Every row names the same fields. No ids are handed back. On PostgreSQL the rows go in
+    through one COPY, several times faster than INSERT for bulk loads; on SQLite through
+    bulk_create.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create([model(**row) for row in rows], batch_size=batch_size)
+        return
+    meta = model._meta
+    keys = list(rows[0])
+    fields: list[Any] = [meta.pk if key == "pk" else meta.get_field(key) for key in keys]
+    given = {f.attname for f in fields}
+    now = timezone.now()
+    extra: list[Any] = []
+    constants: list[Any] = []
+    for field in meta.concrete_fields:
+        if field.attname in given or field.primary_key:
+            continue
+        if _is_auto_now(field):
+            value = now if isinstance(field, models.DateTimeField) else datetime.date.today()
+        else:
+            value = field.get_default()
+        extra.append(field)
+        constants.append(field.get_db_prep_save(value, connection))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in [*fields, *extra])
+    sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+    values = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    tail = tuple(constants)
+    prepare = [None if _is_plain(f) else f for f in fields]
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        write = copy.write_row
+        if all(p is None for p in prepare):
+            for row in rows:
+                write((*values(row), *tail))
+            return
+        for row in rows:
+            write(
+                (
+                    *(
+                        v if f is None else f.get_db_prep_save(v, connection)
+                        for v, f in zip(values(row), prepare, strict=True)
+                    ),
+                    *tail,
+                )
+            )
+
+
+def insert_objects(
+    model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 2000
+) -> None:
+    """Insert unsaved model instances as `bulk_create` does, through COPY on PostgreSQL
+    (see insert_rows). Ids set on the instances are kept; ids the database assigns are not
+    set back on them."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs, batch_size=batch_size)
+        return
+    names = [
+        f.attname
+        for f in model._meta.concrete_fields
+        if not _is_auto_now(f) and not (f.primary_key and objs[0].pk is None)
+    ]
+    insert_rows(model, [{n: obj.__dict__[n] for n in names} for obj in objs])
+
+
+def add_to_column(model: type[models.Model], column: str, increments: Mapping[int, int]) -> None:
+    """`UPDATE … SET column = column + n WHERE id = pk` for every {pk: n}, in a few
+    statements instead of one per row."""
+    if not increments:
+        return
+    quote = connection.ops.quote_name
+    table, col = quote(model._meta.db_table), quote(model._meta.get_field(column).column)
+    items = list(increments.items())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for start in range(0, len(items), 50_000):
+                chunk = items[start : start + 50_000]
+                cursor.execute(
+                    f"UPDATE {table} SET {col} = {table}.{col} + v.n "  # noqa: S608
+                    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, n) "
+                    f"WHERE {table}.id = v.id",
+                    [[pk for pk, _ in chunk], [n for _, n in chunk]],
+                )
+            return
+        cursor.executemany(
+            f"UPDATE {table} SET {col} = {col} + %s WHERE id = %s",  # noqa: S608
+            [(n, pk) for pk, n in items],
+        )

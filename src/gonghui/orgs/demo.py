@@ -13,17 +13,16 @@ import datetime
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from gonghui.orgs.bulk import allocate_ids
+from gonghui.orgs.bulk import allocate_ids, insert_objects, insert_rows
 from gonghui.orgs.identity import encrypt_id_number, id_check_char, id_number_hash, mask_id_number
+from gonghui.orgs.importing import name_keys
 from gonghui.orgs.models import Industry, Member, MemberSource, Org, OrgKind, Role, RoleKind
-from gonghui.orgs.search import pinyin_keys
 from gonghui.orgs.services import tree_fields
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "china_division"
@@ -194,9 +193,8 @@ def synthetic_id_number(county_code: str, serial: int) -> str:
     return first17 + id_check_char(first17)
 
 
-@lru_cache(maxsize=100_000)
 def _keys(name: str) -> tuple[str, str]:
-    return pinyin_keys(name)
+    return name_keys(name)  # pinyin_keys, cached by word
 
 
 class _IdBlock:
@@ -225,7 +223,7 @@ class DemoBuilder:
         self.province = province
         self.ids = _IdBlock()
         self.orgs: list[Org] = []
-        self.members: list[Member] = []
+        self.members: list[dict[str, Any]] = []  # rows of Member
         self.summary = DemoSummary()
         self.county_serial: dict[str, int] = {}
 
@@ -263,7 +261,7 @@ class DemoBuilder:
             phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
             joined = datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randrange(9400))
             self.members.append(
-                Member(
+                dict(
                     unit_id=unit.pk,
                     name=name,
                     name_pinyin=full,
@@ -334,10 +332,10 @@ class DemoBuilder:
         if not force and len(self.members) < 20000 and len(self.orgs) < 5000:
             return
         if self.orgs:
-            Org.objects.bulk_create(self.orgs, batch_size=2000)
+            insert_objects(Org, self.orgs, batch_size=2000)
             self.summary.orgs += len(self.orgs)
         if self.members:
-            Member.objects.bulk_create(self.members, batch_size=2000)
+            insert_rows(Member, self.members, batch_size=2000)
             self.summary.members += len(self.members)
         self.orgs, self.members = [], []
 

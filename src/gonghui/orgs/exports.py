@@ -84,11 +84,12 @@ def member_sheet(user: Any, org: Org, *, personal: bool) -> Sheet:
     and phone numbers (permission checked here as well as in the view)."""
     if personal and not scoping.can(user, Perm.MEMBER_EXPORT_PERSONAL, org):
         raise PermissionDenied
-    members = (
-        selectors.members_in_scope(user, org=org, status=MemberStatus.ACTIVE)
-        .select_related("unit")
-        .order_by("unit__path", "name", "id")
-    )
+    members = selectors.members_in_scope(user, org=org, status=MemberStatus.ACTIVE)
+    if personal:
+        # Only members the personal-data grant itself covers: an org-only grant at `org`
+        # does not reach its workshops, even when another role lets the user see them.
+        members = members.filter(scoping.scope_q(user, Perm.MEMBER_EXPORT_PERSONAL, "unit"))
+    members = members.select_related("unit").order_by("unit__path", "name", "id")
     record(
         actor=user,
         action=AuditAction.EXPORT,

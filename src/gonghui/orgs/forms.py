@@ -1,5 +1,6 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from gonghui.orgs.models import Education, Industry, OrgKind, RoleKind
 
@@ -57,7 +58,7 @@ class OrgDissolveForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=50)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=50)
     id_number = forms.CharField(label=_("ID number"), max_length=18, min_length=1)
     phone = forms.CharField(label=_("Mobile phone"), max_length=20, required=False)
     ethnicity = forms.CharField(label=_("Ethnic group"), max_length=20, required=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from gonghui.orgs.scoping import ScopedQuerySet
 
@@ -61,7 +62,7 @@ class Industry(models.TextChoices):
     HOSPITALITY = "hospitality", _("Hotels and catering")
     IT = "it", _("Information technology")
     FINANCE = "finance", _("Finance")
-    EDUCATION = "education", _("Education")
+    EDUCATION = "education", pgettext_lazy("industry", "Education")
     HEALTH = "health", _("Health care")
     AGRICULTURE = "agriculture", _("Agriculture")
     PUBLIC = "public", _("Public institutions")

@@ -175,6 +175,14 @@ def can(user: Any, perm: str, org: Org) -> bool:
     return any(perm in g.perms and g.covers(org) for g in grants_for(user))
 
 
+def can_in_subtree(user: Any, perm: str, org: Org) -> bool:
+    """Whether the user holds `perm` on `org` and on every org below it (a role at or above
+    it that is not org-only)."""
+    if is_unrestricted(user):
+        return True
+    return any(perm in g.perms and not g.org_only and g.covers(org) for g in grants_for(user))
+
+
 def has_any(user: Any, perm: str) -> bool:
     """Whether the user holds `perm` anywhere (for showing menu entries)."""
     return is_unrestricted(user) or any(perm in g.perms for g in grants_for(user))
@@ -188,6 +196,10 @@ class ScopedQuerySet(models.QuerySet):
         person for the matching view permission: a worker sees their own member record.
         """
         model = self.model
+        if is_unrestricted(user):
+            # Not through `q |= owner`: an empty Q() OR'd with a filter is just that filter,
+            # which would limit a superuser (or the system actor) to their own rows.
+            return self.all()
         q = scope_q(user, perm, model.scope_org_field)
         owner_field = getattr(model, "scope_owner_field", None)
         if (

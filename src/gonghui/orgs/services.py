@@ -111,8 +111,10 @@ def _check_code_free(code: str, *, exclude_pk: int | None = None) -> str:
         raise ValidationError(_("The code is missing."), code="code_missing")
     if len(code) > 32:
         raise ValidationError(_("The code is longer than 32 characters."), code="code_length")
-    clash = Org.objects.filter(code=code).exclude(pk=exclude_pk).first()
-    if clash is not None:
+    clashes = Org.objects.filter(code=code)
+    if exclude_pk is not None:
+        clashes = clashes.exclude(pk=exclude_pk)
+    if clashes.exists():
         raise ValidationError(
             _("The code %(code)s is already used by another union.") % {"code": code},
             code="code_taken",
@@ -337,6 +339,13 @@ def dissolve_org(
         MemberTransfer.objects.filter(member__in=members, status=TransferStatus.PENDING).update(
             status=TransferStatus.CANCELLED, decided_at=timezone.now()
         )
+    # Transfers waiting to come into a dissolved union can never be accepted.
+    MemberTransfer.objects.filter(to_unit=org, status=TransferStatus.PENDING).update(
+        status=TransferStatus.CANCELLED,
+        decided_at=timezone.now(),
+        decided_by=scoping.as_user(actor),
+        decision_note=_("The receiving union was dissolved."),
+    )
     Org.objects.filter(pk=org.pk).update(
         status=OrgStatus.DISSOLVED, dissolved_at=timezone.now(), version=F("version") + 1
     )
@@ -554,6 +563,7 @@ def update_member(
     """Edit a member's details (not the unit: that is a transfer). A stale edit is refused."""
     scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)
     member = Member.objects.select_for_update().select_related("unit").get(pk=member.pk)
+    scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)  # it may have moved meanwhile
     if member.version != version:
         raise ConcurrentEditError(
             _("Somebody else changed this member meanwhile. Reload and edit again."),
@@ -602,6 +612,7 @@ def mark_member_left(
 ) -> Member:
     scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)
     member = Member.objects.select_for_update().select_related("unit").get(pk=member.pk)
+    scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)  # it may have moved meanwhile
     if not member.is_active:
         raise ValidationError(_("This member has already left."), code="already_left")
     before = snapshot(member, MEMBER_AUDIT_FIELDS)
@@ -640,6 +651,7 @@ def request_transfer(
     receiving unit (both are in their subtree), the transfer is accepted at once."""
     scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)
     member = Member.objects.select_for_update().select_related("unit").get(pk=member.pk)
+    scoping.require(actor, Perm.MEMBER_CHANGE, member.unit)  # it may have moved meanwhile
     if not member.is_active:
         raise ValidationError(_("Only an active member can be transferred."), code="not_active")
     _check_member_unit(to_unit)
@@ -775,8 +787,16 @@ def grant_role(
     scoping.require(actor, Perm.ROLE_MANAGE, org)
     if kind not in RoleKind.values:
         raise ValidationError(_("Unknown role: %(kind)s.") % {"kind": kind}, code="role_kind")
-    if may_export_personal_data and not scoping.can(actor, Perm.MEMBER_EXPORT_PERSONAL, org):
-        # Nobody hands out a permission they do not hold themselves.
+    # Nobody hands out a permission they do not hold themselves: a role that reaches the
+    # unions below `org` needs the granter's own role to reach them too (otherwise an
+    # org-only administrator could widen a role, even their own, to the whole subtree).
+    holds = scoping.can if org_only else scoping.can_in_subtree
+    if not holds(actor, Perm.ROLE_MANAGE, org):
+        raise PermissionDenied(
+            _("Your role covers only %(org)s, so you may grant only roles limited to it.")
+            % {"org": org.name}
+        )
+    if may_export_personal_data and not holds(actor, Perm.MEMBER_EXPORT_PERSONAL, org):
         raise PermissionDenied(
             _("You may not grant the export of personal data, as you do not hold it.")
         )
@@ -817,6 +837,9 @@ def grant_role(
 @transaction.atomic
 def revoke_role(*, actor: Any, role: Role) -> None:
     scoping.require(actor, Perm.ROLE_MANAGE, role.org)
+    if not role.org_only and not scoping.can_in_subtree(actor, Perm.ROLE_MANAGE, role.org):
+        # A role reaching the units below is revoked only by someone whose role reaches them.
+        raise PermissionDenied
     if role.user_id == getattr(actor, "pk", None) and role.kind == RoleKind.ADMIN:
         # Keeps a federation from locking itself out by accident.
         raise ValidationError(_("You cannot revoke your own administrator role."), code="own_role")

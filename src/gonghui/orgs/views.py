@@ -532,6 +532,7 @@ def role_list(request: HttpRequest, org_id: int) -> HttpResponse:
                     username=data["username"],
                     full_name=data["full_name"],
                     password=data["password"],
+                    org=org,
                 )
             services.grant_role(
                 actor=request.user,

@@ -1,6 +1,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
 
 from gonghui.orgs import selectors
 from gonghui.orgs.models import Org, OrgKind
@@ -17,7 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, org, depth, json: bool, **options):
         node = self._find(org)
-        tree = selectors.subtree_as_tree(node, SYSTEM, depth=max(depth, 0))
+        try:
+            tree = selectors.subtree_as_tree(node, SYSTEM, depth=max(depth, 0))
+        except Http404:  # the union itself is dissolved
+            raise CommandError(f"{node.name} is dissolved.") from None
         if json:
             self.stdout.write(_json_dumps(tree))
             return

@@ -1,0 +1,495 @@
+"""Benchmarks of Gonghui at Sichuan scale, run by hand (`make bench`), never as tests.
+
+    python bench/run.py [demo|import|subtree|all ...] [--rebuild] [--rows N] [--repeat N]
+
+Everything runs against its own PostgreSQL database (gonghui_bench, created when missing)
+with its own var directory (var/bench), never the development database. Each benchmark
+prints a table and writes bench/results/<name>.json. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+SERVER = os.environ.get("GONGHUI_BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
+DB = os.environ.get("GONGHUI_BENCH_DB", "gonghui_bench")
+IMPORT_DB = f"{DB}_import"
+SCALE = os.environ.get("GONGHUI_BENCH_SCALE", "sichuan")  # tiny/small to try the runner
+VAR_DIR = REPO / "var" / "bench"
+GONGHUI = [str(REPO / ".venv" / "bin" / "gonghui")]
+ROOT_CODE = "51"
+COUNTY_CODE = "510107"  # 成都市武侯区; the benchmark falls back to the largest county
+
+# In-process Django (the subtree benchmark) uses the bench database too.
+os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
+os.environ["GONGHUI_VAR_DIR"] = str(VAR_DIR)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gonghui.settings")
+sys.path.insert(0, str(REPO / "src"))
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def admin_connect(dbname: str = "postgres") -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{SERVER}/{dbname}", autocommit=True)
+
+
+def db_exists(name: str) -> bool:
+    with admin_connect() as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+
+
+def drop_db(name: str) -> None:
+    with admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_db(name: str, template: str | None = None) -> None:
+    with admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+def query(dbname: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with admin_connect(dbname) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+
+
+def close_django_connections() -> None:
+    if "django" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def run_gonghui(args: list[str], dbname: str) -> dict[str, Any]:
+    """Run `gonghui ARGS` against `dbname`; wall time, max RSS of that child, output."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{SERVER}/{dbname}",
+        "GONGHUI_VAR_DIR": str(VAR_DIR),
+        "PYTHONUNBUFFERED": "1",
+    }
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        GONGHUI + args,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        print("    | " + line.rstrip()[:150], flush=True)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"gonghui {' '.join(args)} failed ({proc.returncode})")
+    return {
+        "seconds": round(seconds, 2),
+        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "output": "".join(lines)[-2000:],
+    }
+
+
+def table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print(
+            "  "
+            + "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "benchmark": name,
+        "at": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "postgres": query("postgres", "SHOW server_version")[0][0],
+        },
+        **data,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(f"  -> {path.relative_to(REPO)}")
+    return path
+
+
+def bench_db_ready() -> bool:
+    if not db_exists(DB):
+        return False
+    try:
+        return bool(query(DB, "SELECT EXISTS (SELECT 1 FROM orgs_org)")[0][0])
+    except Exception:
+        return False
+
+
+def org_counts(dbname: str) -> dict[str, Any]:
+    kinds = dict(query(dbname, "SELECT kind, count(*) FROM orgs_org GROUP BY kind ORDER BY 2"))
+    members = query(dbname, "SELECT count(*) FROM orgs_member")[0][0]
+    size = query(dbname, "SELECT pg_database_size(current_database())")[0][0]
+    return {
+        "orgs_by_kind": kinds,
+        "orgs": sum(kinds.values()),
+        "members": members,
+        "db_mb": size >> 20,
+    }
+
+
+# --- demo -----------------------------------------------------------------------------
+
+
+def bench_demo(args: argparse.Namespace) -> dict[str, Any]:
+    """Wall time of `gonghui migrate` + `gonghui demo --scale sichuan` into an empty DB."""
+    previous = RESULTS / "demo.json"
+    if bench_db_ready() and not args.rebuild:
+        print(f"demo: reusing database {DB} (--rebuild builds it again)")
+        counts = org_counts(DB)
+        data = json.loads(previous.read_text()) if previous.exists() else {}
+        data.update(counts, reused=True)
+        report_demo(data)
+        return data
+    close_django_connections()
+    drop_db(DB)
+    create_db(DB)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"demo: building {DB} ({SCALE} scale; several minutes at sichuan)")
+    migrate = run_gonghui(["migrate", "--noinput", "-v", "0"], DB)
+    demo = run_gonghui(["demo", "--scale", SCALE, "-v", "2"], DB)
+    # A freshly bulk-loaded table has no statistics and no visibility map yet; production
+    # databases are vacuumed, so the later benchmarks run on a vacuumed one.
+    started = time.perf_counter()
+    with admin_connect(DB) as conn:
+        conn.execute("VACUUM ANALYZE")
+    vacuum = time.perf_counter() - started
+    data = {
+        "reused": False,
+        "scale": SCALE,
+        "migrate_s": migrate["seconds"],
+        "demo_s": demo["seconds"],
+        "total_s": round(migrate["seconds"] + demo["seconds"], 2),
+        "demo_max_rss_mb": demo["max_rss_mb"],
+        "demo_cpu_s": demo["cpu_seconds"],
+        "vacuum_analyze_s": round(vacuum, 2),
+        **org_counts(DB),
+    }
+    report_demo(data)
+    save("demo", data)
+    return data
+
+
+def report_demo(data: dict[str, Any]) -> None:
+    rows = [
+        ["gonghui migrate", f"{data.get('migrate_s', '?')} s"],
+        [f"gonghui demo --scale {data.get('scale', SCALE)}", f"{data.get('demo_s', '?')} s"],
+        ["  peak memory (max RSS)", f"{data.get('demo_max_rss_mb', '?')} MB"],
+        ["VACUUM ANALYZE afterwards", f"{data.get('vacuum_analyze_s', '?')} s"],
+        *[[f"orgs: {kind}", f"{n:,}"] for kind, n in data["orgs_by_kind"].items()],
+        ["orgs", f"{data['orgs']:,}"],
+        ["members", f"{data['members']:,}"],
+        ["database size", f"{data['db_mb']:,} MB"],
+    ]
+    when = " (measured earlier, database reused)" if data.get("reused") else ""
+    table(f"demo: build of the Sichuan demo{when}", ["what", "value"], rows)
+
+
+# --- import ---------------------------------------------------------------------------
+
+IMPORT_HEADERS = [
+    "姓名*",
+    "身份证号*",
+    "单位编码*",
+    "手机号",
+    "民族",
+    "学历",
+    "岗位/工种",
+    "是否农民工",
+    "入会日期",
+]
+EDUCATION_WORDS = ("初中", "高中", "中专", "大专", "本科", "硕士", "")
+ETHNICITIES = ("汉族",) * 16 + ("彝族", "藏族", "羌族", "回族")
+JOB_WORDS = ("电工", "焊工", "钳工", "质检员", "驾驶员", "护士", "教师", "职员", "技术员", "营业员")
+
+
+def import_csv(rows: int, seed: int = 7) -> Path:
+    """A member sheet of `rows` valid, unique members in random units of the bench tree.
+
+    ID numbers use the county of their unit, birth dates 1966-2005 and sequence codes
+    000-899: the demo's own numbers all use 900-999, so none collide."""
+    setup_django()
+    from gonghui.orgs.demo import BIRTH_DAYS, BIRTH_START, GIVEN, SURNAMES
+    from gonghui.orgs.identity import id_check_char
+
+    units = [
+        code
+        for (code,) in query(
+            DB,
+            "SELECT code FROM orgs_org WHERE kind IN ('grassroots', 'branch', 'team') "
+            "AND status = 'active' ORDER BY id",
+        )
+    ]
+    path = VAR_DIR / f"members-{rows}-{seed}-{len(units)}.csv"
+    if path.exists():
+        return path
+    print(f"import: writing {rows:,} rows to {path.relative_to(REPO)} ({len(units):,} units)")
+    import csv
+
+    rng = random.Random(seed)
+    serials: dict[str, int] = {}
+    tmp = path.with_suffix(".tmp")
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(IMPORT_HEADERS)
+        for _ in range(rows):
+            unit = rng.choice(units)
+            county = unit[:6]
+            serial = serials.get(county, 0)
+            serials[county] = serial + 1
+            birth = BIRTH_START + datetime.timedelta(days=(serial // 900 * 7919) % BIRTH_DAYS)
+            first17 = f"{county}{birth:%Y%m%d}{serial % 900:03d}"
+            name = rng.choice(SURNAMES) + "".join(
+                rng.choice(GIVEN) for _ in range(rng.randint(1, 2))
+            )
+            joined = datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randrange(9400))
+            out.writerow(
+                [
+                    name,
+                    first17 + id_check_char(first17),
+                    unit,
+                    f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                    rng.choice(ETHNICITIES),
+                    rng.choice(EDUCATION_WORDS),
+                    rng.choice(JOB_WORDS),
+                    "是" if rng.random() < 0.2 else "否",
+                    joined.isoformat(),
+                ]
+            )
+    tmp.rename(path)
+    return path
+
+
+def bench_import(args: argparse.Namespace) -> dict[str, Any]:
+    """Time and peak memory of `gonghui import_members` of a generated sheet into a copy of
+    the bench database (CREATE DATABASE … TEMPLATE), dropped afterwards."""
+    if not bench_db_ready():
+        raise SystemExit(f"import: no demo in {DB}; run `python bench/run.py demo` first")
+    path = import_csv(args.rows)
+    close_django_connections()
+    drop_db(IMPORT_DB)
+    started = time.perf_counter()
+    create_db(IMPORT_DB, template=DB)
+    copy_s = time.perf_counter() - started
+    before = query(IMPORT_DB, "SELECT count(*) FROM orgs_member WHERE status = 'active'")[0][0]
+    try:
+        print(f"import: {args.rows:,} members into a copy of {DB} ({copy_s:.1f} s to copy)")
+        run = run_gonghui(["import_members", str(path), "--org", ROOT_CODE], IMPORT_DB)
+        after_members, after_counts = query(
+            IMPORT_DB,
+            "SELECT (SELECT count(*) FROM orgs_member WHERE status = 'active'), "
+            "(SELECT sum(member_count) FROM orgs_org)",
+        )[0]
+    finally:
+        drop_db(IMPORT_DB)
+    imported = after_members - before
+    data = {
+        "rows": args.rows,
+        "file": path.name,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "seconds": run["seconds"],
+        "rows_per_s": round(imported / run["seconds"]),
+        "max_rss_mb": run["max_rss_mb"],
+        "cpu_s": run["cpu_seconds"],
+        "imported": imported,
+        "member_count_consistent": after_counts == after_members,
+        "goal_seconds": 120,
+        "goal_mb": 1024,
+        "copy_db_s": round(copy_s, 1),
+    }
+    ok = data["seconds"] <= 120 and data["max_rss_mb"] <= 1024
+    table(
+        f"import: gonghui import_members, {args.rows:,} rows (goal ≤120 s, ≤1 GB)",
+        ["what", "value"],
+        [
+            ["wall time", f"{data['seconds']} s"],
+            ["rows/s", f"{data['rows_per_s']:,}"],
+            ["peak memory (max RSS)", f"{data['max_rss_mb']} MB"],
+            ["CPU time of the command", f"{data['cpu_s']} s"],
+            ["rows imported", f"{imported:,}"],
+            ["Org.member_count sums to members", str(data["member_count_consistent"])],
+            ["goal met", str(ok)],
+        ],
+    )
+    save("import", data)
+    return data
+
+
+# --- subtree --------------------------------------------------------------------------
+
+CTE_COUNT = """
+WITH RECURSIVE sub(id) AS (
+    SELECT id FROM orgs_org WHERE id = %s
+    UNION ALL
+    SELECT o.id FROM orgs_org o JOIN sub ON o.parent_id = sub.id
+)
+SELECT count(*) FROM orgs_member m JOIN sub ON m.unit_id = sub.id WHERE m.status = 'active'
+"""
+
+CTE_CHILDREN = """
+WITH RECURSIVE sub(id, top) AS (
+    SELECT id, id FROM orgs_org WHERE parent_id = %s
+    UNION ALL
+    SELECT o.id, sub.top FROM orgs_org o JOIN sub ON o.parent_id = sub.id
+)
+SELECT sub.top, count(*) FROM orgs_member m JOIN sub ON m.unit_id = sub.id
+WHERE m.status = 'active' GROUP BY sub.top
+"""
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """(median ms, min ms, result) of `repeat` runs after one warm-up run."""
+    result = fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), min(times), result
+
+
+def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
+    """Subtree member counts the project's way (SUM of member_count over one indexed
+    ancestor column) against a recursive CTE over parent_id counting member rows."""
+    if not bench_db_ready():
+        raise SystemExit(f"subtree: no demo in {DB}; run `python bench/run.py demo` first")
+    setup_django()
+    from django.db import connection
+
+    from gonghui.orgs import selectors
+    from gonghui.orgs.models import Org
+
+    def cte(sql: str, pk: int) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [pk])
+            return cursor.fetchall()
+
+    root = Org.objects.get(code=ROOT_CODE)
+    county = Org.objects.filter(code=COUNTY_CODE, kind="county").first()
+    if county is None:
+        counts = selectors.subtree_member_counts_of_children(root)
+        city = Org.objects.get(pk=max(counts, key=counts.__getitem__))
+        county = max(Org.objects.filter(parent=city), key=selectors.subtree_member_count)
+    repeat = args.repeat
+    cases = []
+    for label, org in (("province root", root), (f"county {county.name}", county)):
+        ours = timed(lambda org=org: selectors.subtree_member_count(org), repeat)
+        base = timed(lambda org=org: cte(CTE_COUNT, org.pk)[0][0], repeat)
+        cases.append((f"subtree_member_count: {label}", ours, base))
+    ours = timed(lambda: selectors.subtree_member_counts_of_children(root), repeat)
+    base = timed(lambda: dict(cte(CTE_CHILDREN, root.pk)), repeat)
+    cases.append(("subtree_member_counts_of_children: province root", ours, base))
+
+    rows, results = [], []
+    for label, (o_med, o_min, o_res), (b_med, b_min, b_res) in cases:
+        ratio = b_med / o_med if o_med else float("inf")
+        same = o_res == b_res
+        rows.append(
+            [
+                label,
+                f"{o_med:.2f}",
+                f"{b_med:.1f}",
+                f"{ratio:.0f}×",
+                f"{o_res if isinstance(o_res, int) else len(o_res)}",
+                same,
+            ]
+        )
+        results.append(
+            {
+                "case": label,
+                "ours_median_ms": round(o_med, 3),
+                "ours_min_ms": round(o_min, 3),
+                "cte_median_ms": round(b_med, 3),
+                "cte_min_ms": round(b_min, 3),
+                "ratio": round(ratio, 1),
+                "result": o_res
+                if isinstance(o_res, int)
+                else {str(k): v for k, v in o_res.items()},
+                "same_result": same,
+            }
+        )
+    table(
+        f"subtree: median of {repeat} runs after a warm-up (goal: ours ≥50× faster)",
+        ["query", "ours ms", "CTE ms", "ratio", "members/rows", "same"],
+        rows,
+    )
+    data = {
+        "repeat": repeat,
+        "root": root.code,
+        "county": county.code,
+        "orgs": Org.objects.count(),
+        "cases": results,
+    }
+    save("subtree", data)
+    return data
+
+
+BENCHMARKS = {"demo": bench_demo, "import": bench_import, "subtree": bench_subtree}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("benchmarks", nargs="*", choices=[*BENCHMARKS, "all"], default=["all"])
+    parser.add_argument("--rebuild", action="store_true", help="build the demo database again")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="members to import")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per subtree query")
+    args = parser.parse_args(argv)
+    chosen = list(BENCHMARKS) if "all" in args.benchmarks else args.benchmarks
+    if "demo" not in chosen and args.rebuild:
+        chosen.insert(0, "demo")
+    for name in BENCHMARKS:
+        if name in chosen:
+            BENCHMARKS[name](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""A cadre of 成都 can neither see nor change 绵阳's data, on any page or API route.
+
+Routes are found by walking the URL resolver and the OpenAPI schema, so a new page or
+endpoint joins this matrix by itself; one whose URL parameters the matrix does not know
+fails until it is added to OTHER_CITY_OBJECTS / OWN_CITY_OBJECTS below.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db.models import Q
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from conftest import Tree, build_tree
+from gonghui.accounts.services import issue_api_token
+from gonghui.api.urls import api
+from gonghui.orgs import services
+from gonghui.orgs.models import ImportJob, Member, MemberTransfer, Org, OrgKind, Role
+from gonghui.orgs.scoping import SYSTEM
+
+# Pages outside the domain apps: Django's own and the API (tested through its schema).
+SKIPPED_NAMESPACES = {"admin", "api"}
+SKIPPED_ROUTES = {"set_language", "login", "logout", "healthz", "password_change"}
+
+# Words that belong only to 绵阳's data in the fixture: none may appear to a 成都 cadre.
+MIANYANG_WORDS = ("绵阳", "涪城", "城厢", "长虹", "刘芳", "510703")
+
+
+@dataclass
+class Fixture:
+    tree: Tree
+    other: dict[str, Any]  # URL parameter -> value pointing at 绵阳's data
+    own: dict[str, Any]  # URL parameter -> value pointing at 成都's data
+
+
+def _objects(tree: Tree) -> Fixture:
+    my_union2 = services.create_org(
+        actor=SYSTEM,
+        parent=tree.chengxiang,
+        name="绵阳九洲电器工会委员会",
+        code="510703001002",
+        kind=OrgKind.GRASSROOTS,
+    )
+    my_transfer = MemberTransfer.objects.create(
+        member=tree.my_member,
+        from_unit=tree.my_union,
+        to_unit=my_union2,
+        requested_by=tree.users["mianyang_admin"],
+    )
+    cd_transfer = MemberTransfer.objects.create(
+        member=tree.cd_member2,
+        from_unit=tree.cd_union,
+        to_unit=tree.cd_branch,
+        requested_by=tree.users["cd_union_admin"],
+    )
+    my_role = Role.objects.get(user=tree.users["mianyang_admin"])
+    cd_role = Role.objects.get(user=tree.users["cd_union_only"])
+    my_job = ImportJob.objects.create(
+        kind="members", org=tree.my_union, user=tree.users["mianyang_admin"], file_name="绵阳.csv"
+    )
+    cd_job = ImportJob.objects.create(
+        kind="members", org=tree.cd_union, user=tree.users["chengdu_admin"], file_name="cd.csv"
+    )
+    common = {"kind": "members", "decision": "accept"}
+    other = {
+        "org_id": tree.my_union.pk,
+        "member_id": tree.my_member.pk,
+        "transfer_id": my_transfer.pk,
+        "role_id": my_role.pk,
+        "job_id": my_job.pk,
+        **common,
+    }
+    own = {
+        "org_id": tree.cd_union.pk,
+        "member_id": tree.cd_member2.pk,
+        "transfer_id": cd_transfer.pk,
+        "role_id": cd_role.pk,
+        "job_id": cd_job.pk,
+        **common,
+    }
+    return Fixture(tree, other, own)
+
+
+def mianyang_state(tree: Tree) -> list[Any]:
+    """Everything of 绵阳 a request could change."""
+    city = Q(ancestor_1=tree.mianyang.pk) | Q(pk=tree.mianyang.pk)
+    return [
+        list(
+            Org.objects.filter(city)
+            .order_by("pk")
+            .values_list("pk", "name", "code", "parent_id", "status", "version", "path")
+        ),
+        list(
+            Member.objects.filter(unit__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "name", "unit_id", "status", "version", "user_id", "phone")
+        ),
+        list(
+            MemberTransfer.objects.filter(
+                Q(from_unit__ancestor_1=tree.mianyang.pk) | Q(to_unit__ancestor_1=tree.mianyang.pk)
+            )
+            .order_by("pk")
+            .values_list("pk", "status", "decided_by")
+        ),
+        list(
+            Role.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "user_id", "kind", "org_only")
+        ),
+    ]
+
+
+def response_text(response: Any) -> str:
+    """What a reader of the response sees: the page, or every cell of an .xlsx download."""
+    if not getattr(response, "streaming", False):
+        return response.content.decode()
+    data = b"".join(response.streaming_content)
+    if data[:2] != b"PK":
+        return data.decode()
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    return " ".join(
+        str(cell)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+    )
+
+
+# --- the pages ----------------------------------------------------------------------------
+
+
+def _walk(
+    patterns: list[Any], prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield namespace, entry
+
+
+def page_routes() -> list[URLPattern]:
+    routes = []
+    for namespace, pattern in _walk(get_resolver().url_patterns):
+        if namespace in SKIPPED_NAMESPACES or pattern.name in SKIPPED_ROUTES:
+            continue
+        if pattern.name.startswith("django") or "static" in pattern.name:
+            continue
+        routes.append(pattern)
+    return routes
+
+
+def route_params(pattern: URLPattern) -> list[str]:
+    return list(pattern.pattern.converters.keys())
+
+
+PAGES = page_routes()
+# URL parameters that name a row of some union's data.
+OBJECT_PARAMS = {"org_id", "member_id", "transfer_id", "role_id", "job_id"}
+PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
+PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
+
+
+def test_the_matrix_covers_pages():
+    names = {p.name for p in PAGES}
+    # A sanity floor: the walk found the domain pages, not an empty list.
+    assert {"org_detail", "member_detail", "member_list", "transfer_inbox", "audit_list"} <= names
+
+
+def _kwargs(pattern: URLPattern, values: dict[str, Any]) -> dict[str, Any]:
+    unknown = [p for p in route_params(pattern) if p not in values]
+    assert not unknown, f"{pattern.name}: add {unknown} to the permission matrix"
+    return {p: values[p] for p in route_params(pattern)}
+
+
+@pytest.fixture
+def matrix(db) -> Fixture:
+    return _objects(build_tree())
+
+
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+def test_a_chengdu_cadre_gets_404_for_mianyang_objects(matrix, pattern):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["chengdu_admin"])
+    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.other))
+    before = mianyang_state(tree)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url, {"note": "x", "reason": "x", "name": "x"})
+        assert response.status_code in (404, 405), f"{method.upper()} {url}: {response.status_code}"
+        if response.status_code == 404:
+            body = response_text(response)
+            assert not any(word in body for word in MIANYANG_WORDS), f"{url} leaks"
+    assert mianyang_state(tree) == before
+
+
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+def test_the_same_route_works_for_own_objects(matrix, pattern):
+    """The control: the 404 above comes from scoping, not from a broken route."""
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["chengdu_admin"])
+    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.own))
+    response = client.get(url)
+    if response.status_code == 405:  # POST-only actions
+        response = client.post(url, {"note": "ok"})
+        assert response.status_code == 302, f"POST {url}: {response.status_code}"
+    elif pattern.name == "import_errors":
+        assert response.status_code == 404  # the job in the fixture has no error file
+    else:
+        assert response.status_code == 200, f"GET {url}: {response.status_code}"
+
+
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("username", ["nobody", "worker"])
+def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users[username])
+    for values in (matrix.other, matrix.own):
+        kwargs = _kwargs(pattern, values)
+        if username == "worker" and pattern.name == "member_detail":
+            continue  # checked below: a worker sees their own record only
+        response = client.get(reverse(pattern.name, kwargs=kwargs))
+        assert response.status_code in (404, 405), f"{pattern.name} {kwargs}"
+
+
+def test_a_worker_sees_only_their_own_member_record(matrix):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["worker"])
+    own = client.get(reverse("member_detail", kwargs={"member_id": tree.cd_member.pk}))
+    assert own.status_code == 200
+    assert "张伟" in own.content.decode()
+    other = client.get(reverse("member_detail", kwargs={"member_id": tree.cd_member2.pk}))
+    assert other.status_code == 404
+
+
+@pytest.mark.parametrize("pattern", PAGES_WITHOUT_OBJECTS, ids=lambda p: p.name)
+def test_lists_and_searches_never_show_mianyang(matrix, pattern):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["chengdu_admin"])
+    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.other))
+    for query in ({}, {"q": "my"}, {"q": "绵阳"}, {"q": "长虹"}, {"q": "刘芳"}, {"q": "5678"}):
+        response = client.get(url, query, follow=True)
+        assert response.status_code in (200, 404), f"{url} {query}"
+        body = response_text(response)
+        # The page may echo the query itself back into the search box; nothing else.
+        words = [w for w in MIANYANG_WORDS if w not in query.get("q", "")]
+        assert not any(word in body for word in words), f"{url} {query} leaks"
+
+
+@pytest.mark.parametrize(
+    ("route", "param"),
+    [("org_search", "within"), ("audit_list", "org")],
+)
+def test_query_parameters_pointing_at_mianyang_are_404(matrix, route, param):
+    client = Client()
+    client.force_login(matrix.tree.users["chengdu_admin"])
+    response = client.get(reverse(route), {param: matrix.tree.mianyang.pk, "q": "x"})
+    assert response.status_code == 404
+
+
+def test_a_viewer_cannot_change_within_own_city(matrix):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["chengdu_viewer"])
+    for name, kwargs in [
+        ("org_edit", {"org_id": tree.cd_union.pk}),
+        ("org_move", {"org_id": tree.cd_union.pk}),
+        ("org_dissolve", {"org_id": tree.cd_team.pk}),
+        ("org_create_child", {"org_id": tree.cd_union.pk}),
+        ("member_create", {"org_id": tree.cd_union.pk}),
+        ("member_edit", {"member_id": tree.cd_member.pk}),
+        ("member_leave", {"member_id": tree.cd_member.pk}),
+        ("member_transfer", {"member_id": tree.cd_member.pk}),
+        ("role_list", {"org_id": tree.cd_union.pk}),
+    ]:
+        response = client.post(reverse(name, kwargs=kwargs), {"name": "x", "reason": "x"})
+        assert response.status_code == 403, name
+    assert client.get(reverse("org_detail", kwargs={"org_id": tree.cd_union.pk})).status_code == 200
+
+
+# --- the API ------------------------------------------------------------------------------
+
+
+def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
+    schema = api.get_openapi_schema()
+    operations = []
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            operations.append((method, path, operation))
+    return operations
+
+
+API_OPERATIONS = api_operations()
+SCHEMA = api.get_openapi_schema()
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = SCHEMA["components"]["schemas"][schema["$ref"].split("/")[-1]]
+    return schema
+
+
+def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
+    """A body that passes validation, so the handler (and its scoping) really runs."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    schema = _resolve(content["application/json"]["schema"])
+    body: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = _resolve(prop)
+        kinds = {prop.get("type")} | {p.get("type") for p in prop.get("anyOf", [])}
+        if name.endswith("_id") and name.removesuffix("_id") in (
+            "new_parent",
+            "transfer_members_to",
+        ):
+            body[name] = values["org_id"]
+        elif name == "version":
+            body[name] = 1
+        elif name == "id_number":
+            from conftest import make_id_number
+
+            body[name] = make_id_number(region="510703", seq=901)
+        elif prop.get("format") == "date" or any(
+            p.get("format") == "date" for p in prop.get("anyOf", [])
+        ):
+            body[name] = "2026-01-05"
+        elif name == "kind":
+            body[name] = "grassroots"
+        elif "integer" in kinds:
+            body[name] = 1
+        elif "boolean" in kinds:
+            body[name] = False
+        elif "string" in kinds:
+            body[name] = "x"
+    return body
+
+
+def _api_url(path: str, values: dict[str, Any]) -> str:
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        assert name in values, f"{path}: add {name} to the permission matrix"
+        return str(values[name])
+
+    return re.sub(r"\{(\w+)\}", fill, path)
+
+
+def test_the_matrix_covers_the_api():
+    paths = {path for _m, path, _o in API_OPERATIONS}
+    assert "/api/orgs/{org_id}" in paths and "/api/members/{member_id}" in paths
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"),
+    [op for op in API_OPERATIONS if "{" in op[1]],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_api_routes_answer_404_for_mianyang_objects(matrix, method, path, operation):
+    tree = matrix.tree
+    token = issue_api_token(user=tree.users["chengdu_admin"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    before = mianyang_state(tree)
+    body = sample_body(operation, matrix.other)
+    response = getattr(client, method)(
+        _api_url(path, matrix.other),
+        data=json.dumps(body) if body is not None else None,
+        content_type="application/json",
+    )
+    assert response.status_code == 404, f"{method.upper()} {path}: {response.content[:300]}"
+    assert mianyang_state(tree) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"),
+    [op for op in API_OPERATIONS if "{" not in op[1] and op[0] == "get"],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_api_lists_never_show_mianyang(matrix, method, path, operation):
+    tree = matrix.tree
+    token = issue_api_token(user=tree.users["chengdu_admin"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    params: dict[str, Any] = {}
+    for param in operation.get("parameters", []):
+        if param["in"] == "query" and param["name"] == "q":
+            params["q"] = "my"
+    response = client.get(path, params)
+    assert response.status_code == 200, path
+    text = json.dumps(response.json(), ensure_ascii=False)
+    assert not any(word in text for word in MIANYANG_WORDS), path
+    # Query parameters that name an org must be scoped too.
+    for param in operation.get("parameters", []):
+        if param["in"] == "query" and param["name"].endswith("_id"):
+            response = client.get(path, {param["name"]: tree.my_union.pk})
+            assert response.status_code == 404, f"{path}?{param['name']}"
