@@ -21,7 +21,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/gonghui migrate --noinput
 	$(BIN)/gonghui demo --if-empty --scale small
 	$(BIN)/gonghui demo_accounts
-	$(BIN)/gonghui runserver $(HOST)
+	trap 'kill 0' INT TERM EXIT; $(BIN)/gonghui worker & $(BIN)/gonghui runserver $(HOST)
 
 system-deps:
 	scripts/system-deps

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "gonghui.orgs",
     "gonghui.accounts",
     "gonghui.audit",
+    "gonghui.stats",
     "gonghui.api",
 ]
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("gonghui.accounts.urls")),
     path("", include("gonghui.orgs.urls")),
     path("", include("gonghui.audit.urls")),
+    path("", include("gonghui.stats.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -6,8 +6,10 @@ from ninja import NinjaAPI
 def register(api: NinjaAPI) -> None:
     from gonghui.accounts.api import router as accounts_router
     from gonghui.orgs.api import members_router, orgs_router, transfers_router
+    from gonghui.stats.api import router as stats_router
 
     api.add_router("/", accounts_router)
     api.add_router("/orgs", orgs_router)
     api.add_router("/members", members_router)
     api.add_router("/transfers", transfers_router)
+    api.add_router("/stats", stats_router)

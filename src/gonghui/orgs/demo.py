@@ -22,8 +22,19 @@ from django.db import transaction
 from gonghui.orgs.bulk import allocate_ids, insert_objects, insert_rows
 from gonghui.orgs.identity import encrypt_id_number, id_check_char, id_number_hash, mask_id_number
 from gonghui.orgs.importing import name_keys
-from gonghui.orgs.models import Industry, Member, MemberSource, Org, OrgKind, Role, RoleKind
+from gonghui.orgs.models import (
+    Industry,
+    Member,
+    MemberEvent,
+    MemberEventKind,
+    MemberSource,
+    Org,
+    OrgKind,
+    Role,
+    RoleKind,
+)
 from gonghui.orgs.services import tree_fields
+from gonghui.stats.services import rebuild as rebuild_rollups
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "china_division"
 DEMO_PASSWORD = "Gonghui@2026"  # noqa: S105  (published demo accounts)
@@ -162,6 +173,9 @@ EDUCATIONS = ("junior", "senior", "senior", "college", "college", "bachelor", "m
 BIRTH_START = datetime.date(1966, 1, 1)
 BIRTH_DAYS = (datetime.date(2005, 12, 31) - BIRTH_START).days + 1  # 14,610; coprime to 7919
 
+JOINED_START = datetime.date(2023, 11, 1)
+JOINED_DAYS = (datetime.date(2026, 10, 31) - JOINED_START).days + 1
+
 DEMO_ACCOUNTS = (
     # username, full name, role, where, note
     ("admin", "系统管理员", "superuser", None, "back office (superuser)"),
@@ -259,7 +273,8 @@ class DemoBuilder:
             )
             full, initials = _keys(name)
             phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
-            joined = datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randrange(9400))
+            # Joined over the last three years, so the dashboards have trends to show.
+            joined = JOINED_START + datetime.timedelta(days=rng.randrange(JOINED_DAYS))
             self.members.append(
                 dict(
                     unit_id=unit.pk,
@@ -399,8 +414,25 @@ class DemoBuilder:
                 if progress:
                     progress(f"{city_org.name}: {self.summary.orgs + len(self.orgs)} unions so far")
             self._flush(force=True)
+            record_join_events()
             create_demo_accounts()
+        # The figures: computed from the facts just written, as `rebuild_rollups` does.
+        rebuild_rollups(check=False)
         return self.summary
+
+
+def record_join_events() -> None:
+    """Every demo member joined their unit on their joining date: the facts behind the
+    member figures, written in one statement."""
+    from django.db import connection
+
+    event, member = MemberEvent._meta.db_table, Member._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{event}" (member_id, unit_id, kind, day) '  # noqa: S608
+            f'SELECT id, unit_id, %s, joined_on FROM "{member}" WHERE source = %s',
+            [MemberEventKind.JOINED, MemberSource.DEMO],
+        )
 
 
 def first_grassroots_in(city_code: str) -> Org | None:

@@ -31,7 +31,7 @@ from pypinyin.seg.simpleseg import seg as segment_words
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core.xlsx import Sheet, write_xlsx
-from gonghui.orgs import scoping
+from gonghui.orgs import figures, scoping
 from gonghui.orgs.bulk import add_to_column, allocate_ids, insert_rows
 from gonghui.orgs.identity import (
     encrypt_id_number,
@@ -422,7 +422,9 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
                 if clash is not None:
                     errors.append(RowError(number, values, [_duplicate_reason(actor, clash)]))
             if not errors:
-                insert_rows(Member, [m for _, _, m in batch], batch_size=BATCH)
+                rows = [m for _, _, m in batch]
+                insert_rows(Member, rows, batch_size=BATCH)
+                figures.record_imported_joins(rows)
                 imported += len(batch)
                 per_unit.update(m["unit_id"] for _, _, m in batch)
             batch.clear()
@@ -464,6 +466,10 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
                 joined_on = _parse_date(get(values, "joined_on"))
             except ValidationError as exc:
                 reasons.append(exc.messages[0])
+            if joined_on is not None and joined_on > today:
+                reasons.append(_("date of joining in the future"))
+            elif joined_on is not None and ident is not None and joined_on < ident.birth_date:
+                reasons.append(_("date of joining before the date of birth"))
             lookup_hash = ""
             if ident is not None:
                 lookup_hash = id_number_hash(ident.value)
@@ -709,6 +715,7 @@ def import_orgs(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) -> 
                 )
             )
         Org.objects.bulk_create(new_orgs, batch_size=BATCH)
+        figures.record_orgs_created(new_orgs)
     return ImportOutcome(total_rows=len(parsed), imported_rows=len(parsed))
 
 

@@ -410,3 +410,25 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.file_name}"
+
+
+class MemberEventKind(models.TextChoices):
+    JOINED = "joined", _("Joined")
+    LEFT = "left", _("Left")
+    TRANSFERRED_IN = "in", _("Transferred in")
+    TRANSFERRED_OUT = "out", _("Transferred out")
+
+
+class MemberEvent(models.Model):
+    """A change of membership at a unit on a day: the fact behind member figures."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="events")
+    unit = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="member_events")
+    kind = models.CharField(max_length=8, choices=MemberEventKind.choices)
+    day = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["unit", "day"], name="member_event_unit_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.kind} {self.unit_id} {self.day}"

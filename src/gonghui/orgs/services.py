@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record, snapshot
 from gonghui.core.errors import ConcurrentEditError
-from gonghui.orgs import scoping
+from gonghui.orgs import figures, scoping
 from gonghui.orgs.identity import normalise_phone, parse_id_number, protect_id_number
 from gonghui.orgs.models import (
     ALLOWED_CHILD_KINDS,
@@ -29,6 +29,8 @@ from gonghui.orgs.models import (
     MEMBER_UNIT_KINDS,
     PATH_SEGMENT_WIDTH,
     Member,
+    MemberEvent,
+    MemberEventKind,
     MemberSource,
     MemberStatus,
     MemberTransfer,
@@ -42,6 +44,7 @@ from gonghui.orgs.models import (
 )
 from gonghui.orgs.scoping import Perm
 from gonghui.orgs.search import pinyin_keys
+from gonghui.stats import services as stats
 
 ORG_AUDIT_FIELDS = ["name", "code", "kind", "parent", "status", "industry", "address"]
 MEMBER_AUDIT_FIELDS = [
@@ -173,6 +176,7 @@ def create_org(
     Org.objects.filter(pk=org.pk).update(**fields)
     for key, value in fields.items():
         setattr(org, key, value)
+    figures.record_org_created(org)
     record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -264,6 +268,8 @@ def move_org(*, actor: Any, org: Org, new_parent: Org) -> Org:
             _("The union tree may be at most %(n)d levels deep.") % {"n": MAX_DEPTH},
             code="too_deep",
         )
+    old_chain = org.ancestor_ids[:-1]
+    stats.prepare_move()
     head = new_parent.ancestor_ids
     for node in subtree:
         fields = tree_fields([*head, *node.ancestor_ids[org.depth :]])
@@ -272,6 +278,7 @@ def move_org(*, actor: Any, org: Org, new_parent: Org) -> Org:
     Org.objects.bulk_update(subtree, ["depth", "path", *ANCESTOR_FIELDS], batch_size=1000)
     Org.objects.filter(pk=org.pk).update(parent=new_parent, version=F("version") + 1)
     org.refresh_from_db()
+    stats.shift_subtree(org=org, old_chain=old_chain, new_chain=head)
     record(
         actor=actor,
         action=AuditAction.MOVE,
@@ -327,6 +334,12 @@ def dissolve_org(
                 version=F("version") + 1,
             )
             Org.objects.filter(pk=org.pk).update(member_count=0)
+            figures.record_member_events(
+                [
+                    MemberEvent(member=m, unit=org, kind=MemberEventKind.LEFT, day=today)
+                    for m in members
+                ]
+            )
         else:
             raise ValidationError(
                 _(
@@ -350,6 +363,7 @@ def dissolve_org(
         status=OrgStatus.DISSOLVED, dissolved_at=timezone.now(), version=F("version") + 1
     )
     org.refresh_from_db()
+    figures.record_org_dissolved(org)
     record(
         actor=actor,
         action=AuditAction.DISSOLVE,
@@ -392,6 +406,7 @@ def delete_org(*, actor: Any, org: Org) -> None:
         org=parent,
         before=snapshot(org, ORG_AUDIT_FIELDS),
     )
+    stats.forget_org(org=org)
     org.delete()
 
 
@@ -412,10 +427,25 @@ def _check_member_unit(unit: Org) -> None:
 
 
 def _move_members(members: Iterable[Member], from_unit: Org, to_unit: Org) -> int:
+    """Members change unit; their figures (counts, distinct marks) move with them."""
+    members = list(members)
     ids = [m.pk for m in members]
     Member.objects.filter(pk__in=ids).update(unit=to_unit, version=F("version") + 1)
     Org.objects.filter(pk=from_unit.pk).update(member_count=F("member_count") - len(ids))
     Org.objects.filter(pk=to_unit.pk).update(member_count=F("member_count") + len(ids))
+    today = timezone.localdate()
+    figures.record_member_events(
+        [
+            MemberEvent(member_id=pk, unit=unit, kind=kind, day=today)
+            for pk in ids
+            for unit, kind in (
+                (from_unit, MemberEventKind.TRANSFERRED_OUT),
+                (to_unit, MemberEventKind.TRANSFERRED_IN),
+            )
+        ]
+    )
+    for pk in ids:
+        stats.move_distinct_keys(key=pk, to_org_id=to_unit.pk)
     return len(ids)
 
 
@@ -435,6 +465,19 @@ def duplicate_member_error(existing: Member, actor: Any) -> ValidationError:
         ),
         code="duplicate_id",
     )
+
+
+def _check_joined_on(joined_on: datetime.date | None, birth_date: datetime.date) -> None:
+    if joined_on is None:
+        return
+    if joined_on > timezone.localdate():
+        raise ValidationError(
+            _("The date of joining cannot be in the future."), code="joined_in_future"
+        )
+    if joined_on < birth_date:
+        raise ValidationError(
+            _("The date of joining is before the date of birth."), code="joined_before_birth"
+        )
 
 
 def _clean_member_name(name: str) -> str:
@@ -472,6 +515,7 @@ def register_member(
     name = _clean_member_name(name)
     ident = parse_id_number(id_number)
     phone = normalise_phone(phone)
+    _check_joined_on(joined_on, ident.birth_date)
     stored = protect_id_number(ident.value)
     existing = Member.objects.select_for_update().filter(id_number_hash=stored.lookup_hash).first()
     if existing is not None:
@@ -495,6 +539,13 @@ def register_member(
         existing.save()
         existing.refresh_from_db()
         Org.objects.filter(pk=unit.pk).update(member_count=F("member_count") + 1)
+        figures.record_member_event(
+            member_id=existing.pk,
+            unit_id=unit.pk,
+            kind=MemberEventKind.JOINED,
+            day=existing.joined_on,
+        )
+        stats.move_distinct_keys(key=existing.pk, to_org_id=unit.pk)
         record(
             actor=actor,
             action=AuditAction.UPDATE,
@@ -535,6 +586,12 @@ def register_member(
             Member.objects.get(id_number_hash=stored.lookup_hash), actor
         ) from None
     Org.objects.filter(pk=unit.pk).update(member_count=F("member_count") + 1)
+    figures.record_member_event(
+        member_id=member.pk,
+        unit_id=unit.pk,
+        kind=MemberEventKind.JOINED,
+        day=member.joined_on or timezone.localdate(),
+    )
     record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -591,6 +648,7 @@ def update_member(
             member.id_number_tail = stored.tail
             member.gender = ident.gender
             member.birth_date = ident.birth_date
+    _check_joined_on(joined_on, member.birth_date)
     member.full_clean(exclude=["unit", "user", "id_number_hash"])
     member.version = F("version") + 1
     member.save()
@@ -623,6 +681,9 @@ def mark_member_left(
     member.save()
     member.refresh_from_db()
     Org.objects.filter(pk=member.unit_id).update(member_count=F("member_count") - 1)
+    figures.record_member_event(
+        member_id=member.pk, unit_id=member.unit_id, kind=MemberEventKind.LEFT, day=member.left_on
+    )
     MemberTransfer.objects.filter(member=member, status=TransferStatus.PENDING).update(
         status=TransferStatus.CANCELLED,
         decided_at=timezone.now(),

@@ -305,6 +305,10 @@ def test_openapi_schema_lists_the_paths(client):
         "/api/transfers/{transfer_id}/accept",
         "/api/transfers/{transfer_id}/reject",
         "/api/transfers/{transfer_id}/cancel",
+        "/api/stats/metrics",
+        "/api/stats/orgs/{org_id}",
+        "/api/stats/orgs/{org_id}/children",
+        "/api/stats/orgs/{org_id}/trend",
     }
     assert set(schema["paths"]["/api/orgs/{org_id}"]) == {"get", "patch"}
     assert set(schema["paths"]["/api/orgs/{org_id}/children"]) == {"get", "post"}

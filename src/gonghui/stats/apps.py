@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StatsConfig(AppConfig):
+    name = "gonghui.stats"
+    verbose_name = _("Figures and dashboards")
+
+    def ready(self) -> None:
+        from gonghui.core.jobs import register_periodic
+        from gonghui.stats.services import fold_pending
+
+        # Exact within a few seconds: the dashboard says how fresh its figures are.
+        register_periodic("fold_rollups", fold_pending, every_seconds=2)

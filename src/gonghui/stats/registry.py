@@ -1,0 +1,77 @@
+"""What figures exist and where their facts are.
+
+Each domain app registers, in its AppConfig.ready():
+
+- its metrics (code, label, group), which the dashboards show without knowing the domain;
+- its sources: querysets over its own fact tables that say what every org's own figure
+  per day must be. `gonghui rebuild_rollups` recomputes everything from these, and
+  `--check` compares them with what the incremental path produced.
+
+A *sum* source yields rows (r_org, r_day, r_value). A *distinct* source yields raw facts
+(r_key, r_org, r_day), e.g. (member, member's unit, day of a check-in); the figure is the
+number of distinct keys per bucket (all time, year, month), counted at the key's org.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.utils.functional import Promise
+
+
+@dataclass(frozen=True)
+class Metric:
+    code: str
+    label: str | Promise
+    group: str | Promise
+    description: str | Promise = ""
+    distinct: bool = False
+    # Shown among the headline figures and in the children table.
+    headline: bool = True
+    # The denominator of a coverage ratio, e.g. members reached / members.
+    coverage_of: str = ""
+    order: int = 100
+
+
+@dataclass
+class Registry:
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    sum_sources: list[Callable[[], Iterable[tuple[str, QuerySet]]]] = field(default_factory=list)
+    distinct_sources: list[Callable[[], Iterable[tuple[str, QuerySet]]]] = field(
+        default_factory=list
+    )
+
+    def add_metric(self, metric: Metric) -> None:
+        self.metrics[metric.code] = metric
+
+    def ordered(self) -> list[Metric]:
+        return sorted(self.metrics.values(), key=lambda m: (m.order, m.code))
+
+
+registry = Registry()
+
+
+def register_metric(metric: Metric) -> Metric:
+    registry.add_metric(metric)
+    return metric
+
+
+def register_sum_source(source: Callable[[], Iterable[tuple[str, QuerySet]]]) -> None:
+    registry.sum_sources.append(source)
+
+
+def register_distinct_source(source: Callable[[], Iterable[tuple[str, QuerySet]]]) -> None:
+    registry.distinct_sources.append(source)
+
+
+def buckets_for(day: datetime.date) -> list[str]:
+    """The periods a distinct fact of `day` counts in."""
+    return ["all", f"y{day:%Y}", f"m{day:%Y-%m}"]
+
+
+def bucket_metric(metric: str, bucket: str) -> str:
+    """The stored figure of a distinct metric in one bucket, e.g. members_reached@y2026."""
+    return f"{metric}@{bucket}"

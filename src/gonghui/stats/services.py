@@ -1,0 +1,489 @@
+"""Writing figures: facts in, folded totals out, and a rebuild that proves them.
+
+Domain services call `emit` / `emit_counts` / `mark_distinct` inside their own
+transaction; the rows they append are folded later by `fold_pending` (the worker, every
+few seconds). Tree moves call `shift_subtree`, member transfers `move_distinct_keys`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from gonghui.orgs.models import ANCESTOR_FIELDS, MAX_DEPTH, Org
+from gonghui.stats import backend
+from gonghui.stats.models import (
+    TREND_DEPTH,
+    DistinctMark,
+    FactDelta,
+    FoldState,
+    OrgDayCount,
+    SubtreeCount,
+    SubtreeDayCount,
+)
+from gonghui.stats.registry import bucket_metric, buckets_for, registry
+
+FOLD_BATCH = 20_000
+
+CountKey = tuple[int, str, datetime.date]  # (org id, metric, day)
+
+
+# --- facts in ---------------------------------------------------------------------------
+
+
+def emit(*, metric: str, org_id: int, day: datetime.date, delta: int = 1) -> None:
+    """One change of one org's own figure on one day."""
+    if delta:
+        FactDelta.objects.create(org_id=org_id, metric=metric, day=day, delta=delta)
+
+
+def emit_counts(counts: Mapping[CountKey, int]) -> None:
+    """Many changes at once (imports, bulk moves), already summed per (org, metric, day)."""
+    FactDelta.objects.bulk_create(
+        [
+            FactDelta(org_id=org_id, metric=metric, day=day, delta=delta)
+            for (org_id, metric, day), delta in counts.items()
+            if delta
+        ],
+        batch_size=2000,
+    )
+
+
+def mark_distinct(*, metric: str, key: int, org_id: int, day: datetime.date) -> list[str]:
+    """Count `key` once per bucket of `day` for `metric`; returns the buckets where this
+    was its first fact. Retries and repeats count nothing more."""
+    buckets = buckets_for(day)
+    seen = {
+        mark.bucket: mark
+        for mark in DistinctMark.objects.select_for_update().filter(
+            metric=metric, key=key, bucket__in=buckets
+        )
+    }
+    first = []
+    for bucket in buckets:
+        if bucket in seen:
+            mark = seen[bucket]
+            if mark.day > day:
+                # A fact recorded late (an attendance sheet uploaded afterwards) that
+                # happened earlier: the key was first counted on this earlier day.
+                name = bucket_metric(metric, bucket)
+                emit(metric=name, org_id=mark.org_id, day=mark.day, delta=-1)
+                emit(metric=name, org_id=mark.org_id, day=day)
+                DistinctMark.objects.filter(pk=mark.pk).update(day=day)
+            continue
+        try:
+            with transaction.atomic():
+                DistinctMark.objects.create(
+                    metric=metric, bucket=bucket, key=key, org_id=org_id, day=day
+                )
+        except IntegrityError:
+            continue  # a concurrent fact counted it first
+        emit(metric=bucket_metric(metric, bucket), org_id=org_id, day=day)
+        first.append(bucket)
+    return first
+
+
+def move_distinct_keys(*, key: int, to_org_id: int, metrics: Iterable[str] | None = None) -> int:
+    """A member moved: everything they were counted in moves with them."""
+    marks = DistinctMark.objects.select_for_update().filter(key=key).exclude(org_id=to_org_id)
+    if metrics is not None:
+        marks = marks.filter(metric__in=list(metrics))
+    counts: Counter[CountKey] = Counter()
+    moved = []
+    for mark in marks:
+        name = bucket_metric(mark.metric, mark.bucket)
+        counts[(mark.org_id, name, mark.day)] -= 1
+        counts[(to_org_id, name, mark.day)] += 1
+        moved.append(mark.pk)
+    if moved:
+        DistinctMark.objects.filter(pk__in=moved).update(org_id=to_org_id)
+        emit_counts(counts)
+    return len(moved)
+
+
+# --- folding ----------------------------------------------------------------------------
+
+
+def _ancestors(org_ids: Iterable[int]) -> dict[int, list[int]]:
+    rows = Org.objects.filter(pk__in=list(org_ids)).values_list("pk", "depth", *ANCESTOR_FIELDS)
+    return {row[0]: list(row[2 : row[1] + 3]) for row in rows}
+
+
+def _apply(own: Mapping[CountKey, int]) -> None:
+    """Add own-figure changes to the org's counters and to every ancestor's totals."""
+    ancestry = _ancestors({org_id for org_id, _m, _d in own})
+    org_day: Counter[CountKey] = Counter()
+    subtree: Counter[tuple[int, str]] = Counter()
+    subtree_day: Counter[CountKey] = Counter()
+    for (org_id, metric, day), delta in own.items():
+        chain = ancestry.get(org_id)
+        if chain is None or not delta:
+            continue  # the org was deleted; forget_org already took its figures out
+        org_day[(org_id, metric, day)] += delta
+        for depth, ancestor in enumerate(chain):
+            subtree[(ancestor, metric)] += delta
+            if depth <= TREND_DEPTH:
+                subtree_day[(ancestor, metric, day)] += delta
+    backend.add_to_counts(
+        OrgDayCount._meta.db_table,
+        ["org_id", "metric", "day"],
+        [(*k, v) for k, v in sorted(org_day.items()) if v],
+    )
+    backend.add_to_counts(
+        SubtreeCount._meta.db_table,
+        ["org_id", "metric"],
+        [(*k, v) for k, v in sorted(subtree.items()) if v],
+    )
+    backend.add_to_counts(
+        SubtreeDayCount._meta.db_table,
+        ["org_id", "metric", "day"],
+        [(*k, v) for k, v in sorted(subtree_day.items()) if v],
+    )
+
+
+def _fold_batch(limit: int) -> int:
+    rows = list(
+        FactDelta.objects.order_by("id").values_list("id", "org_id", "metric", "day", "delta")[
+            :limit
+        ]
+    )
+    if not rows:
+        return 0
+    own: Counter[CountKey] = Counter()
+    for _id, org_id, metric, day, delta in rows:
+        own[(org_id, metric, day)] += delta
+    _apply(own)
+    ids = [row[0] for row in rows]
+    for start in range(0, len(ids), 5000):
+        FactDelta.objects.filter(pk__in=ids[start : start + 5000]).delete()
+    return len(rows)
+
+
+def _record_fold(folded: int) -> None:
+    state, _created = FoldState.objects.get_or_create(pk=1)
+    state.folded_at = timezone.now()
+    state.folded_total += folded
+    state.save()
+
+
+def fold_pending(*, max_rows: int = 200_000) -> int:
+    """Fold waiting facts into the totals, in batches of one transaction each."""
+    folded = 0
+    while folded < max_rows:
+        with transaction.atomic():
+            backend.lock_rollups()
+            n = _fold_batch(min(FOLD_BATCH, max_rows - folded))
+            _record_fold(n)
+        folded += n
+        if n == 0:
+            break
+    return folded
+
+
+def fold_all_locked() -> None:
+    """Inside a transaction that holds the roll-up lock: fold everything now."""
+    while _fold_batch(FOLD_BATCH):
+        pass
+
+
+# --- tree changes -----------------------------------------------------------------------
+
+
+def prepare_move() -> None:
+    """Before a move rewrites the tree: fold what is pending under the old tree, and keep
+    the folding worker out until the move commits."""
+    backend.lock_rollups()
+    fold_all_locked()
+
+
+def shift_subtree(*, org: Org, old_chain: list[int], new_chain: list[int]) -> None:
+    """`org` moved from under `old_chain` (root..old parent) to under `new_chain`: its whole
+    subtree's totals leave the old ancestors and join the new ones. Call inside the move's
+    transaction, after `prepare_move` and after the tree columns are rewritten."""
+    common = 0
+    while common < min(len(old_chain), len(new_chain)) and old_chain[common] == new_chain[common]:
+        common += 1
+    leaving, joining = old_chain[common:], new_chain[common:]
+    totals = list(SubtreeCount.objects.filter(org=org).values_list("metric", "value"))
+    sub: Counter[tuple[int, str]] = Counter()
+    for metric, value in totals:
+        for ancestor in leaving:
+            sub[(ancestor, metric)] -= value
+        for ancestor in joining:
+            sub[(ancestor, metric)] += value
+    backend.add_to_counts(
+        SubtreeCount._meta.db_table, ["org_id", "metric"], [(*k, v) for k, v in sub.items() if v]
+    )
+    # Per-day totals: the moved org's own day rows exist only down to TREND_DEPTH; below
+    # that its contribution is the sum of its subtree's own counters.
+    days = _subtree_days(org)
+    sub_day: Counter[CountKey] = Counter()
+    for (metric, day), value in days.items():
+        for depth, ancestor in enumerate(old_chain):
+            if depth >= common and depth <= TREND_DEPTH:
+                sub_day[(ancestor, metric, day)] -= value
+        for depth, ancestor in enumerate(new_chain):
+            if depth >= common and depth <= TREND_DEPTH:
+                sub_day[(ancestor, metric, day)] += value
+    backend.add_to_counts(
+        SubtreeDayCount._meta.db_table,
+        ["org_id", "metric", "day"],
+        [(*k, v) for k, v in sub_day.items() if v],
+    )
+    # The moved subtree's own per-day rows: orgs that cross TREND_DEPTH gain or lose them.
+    _reset_subtree_day_rows(org)
+
+
+def _subtree_days(org: Org) -> Counter[tuple[str, datetime.date]]:
+    rows = OrgDayCount.objects.filter(**{f"org__ancestor_{org.depth}": org.pk}).values_list(
+        "metric", "day", "value"
+    )
+    days: Counter[tuple[str, datetime.date]] = Counter()
+    for metric, day, value in rows:
+        days[(metric, day)] += value
+    return days
+
+
+def _reset_subtree_day_rows(org: Org) -> None:
+    """Recompute SubtreeDayCount for the orgs inside a moved subtree from their own
+    counters, since their depth (and so whether they keep trend rows) may have changed."""
+    org.refresh_from_db()
+    col = f"ancestor_{org.depth}"
+    SubtreeDayCount.objects.filter(**{f"org__{col}": org.pk}).delete()
+    nodes = dict(Org.objects.filter(**{col: org.pk}).values_list("pk", "depth"))
+    chains = _ancestors(nodes)
+    rows = OrgDayCount.objects.filter(org_id__in=list(nodes)).values_list(
+        "org_id", "metric", "day", "value"
+    )
+    sub_day: Counter[CountKey] = Counter()
+    for org_id, metric, day, value in rows:
+        for depth, ancestor in enumerate(chains[org_id]):
+            if depth >= org.depth and depth <= TREND_DEPTH:
+                sub_day[(ancestor, metric, day)] += value
+    backend.add_to_counts(
+        SubtreeDayCount._meta.db_table,
+        ["org_id", "metric", "day"],
+        [(*k, v) for k, v in sub_day.items() if v],
+    )
+
+
+def forget_org(*, org: Org) -> None:
+    """Before an org (without children) is deleted: take its own figures out of every
+    ancestor's totals."""
+    backend.lock_rollups()
+    fold_all_locked()
+    own = list(OrgDayCount.objects.filter(org=org).values_list("metric", "day", "value"))
+    chain = org.ancestor_ids[:-1]
+    sub: Counter[tuple[int, str]] = Counter()
+    sub_day: Counter[CountKey] = Counter()
+    for metric, day, value in own:
+        for depth, ancestor in enumerate(chain):
+            sub[(ancestor, metric)] -= value
+            if depth <= TREND_DEPTH:
+                sub_day[(ancestor, metric, day)] -= value
+    backend.add_to_counts(
+        SubtreeCount._meta.db_table, ["org_id", "metric"], [(*k, v) for k, v in sub.items() if v]
+    )
+    backend.add_to_counts(
+        SubtreeDayCount._meta.db_table,
+        ["org_id", "metric", "day"],
+        [(*k, v) for k, v in sub_day.items() if v],
+    )
+    DistinctMark.objects.filter(org_id=org.pk).delete()
+
+
+# --- rebuilding from the facts ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    org_id: int
+    org_name: str
+    metric: str
+    day: datetime.date | None
+    stored: int
+    expected: int
+
+    def __str__(self) -> str:
+        when = f" on {self.day}" if self.day else ""
+        return (
+            f"{self.table}: {self.org_name} (id {self.org_id}) {self.metric}{when}: "
+            f"stored {self.stored}, facts say {self.expected}"
+        )
+
+
+def _compile(queryset: Any) -> tuple[str, tuple[Any, ...]]:
+    sql, params = queryset.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _expected_own_counts() -> None:
+    """Fill temp tables gh_own (org, metric, day, value) and gh_marks from the sources."""
+    backend.create_temp_table("gh_own", "org_id bigint, metric varchar(60), day date, value bigint")
+    backend.create_temp_table(
+        "gh_marks", "metric varchar(60), bucket varchar(16), key bigint, org_id bigint, day date"
+    )
+    for source in registry.sum_sources:
+        for metric, queryset in source():
+            sql, params = _compile(queryset.values_list("r_org", "r_day", "r_value"))
+            backend.execute(
+                "INSERT INTO gh_own (org_id, metric, day, value) "
+                f"SELECT q.r_org, %s, q.r_day, q.r_value FROM ({sql}) q",
+                (metric, *params),
+            )
+    for source in registry.distinct_sources:
+        for metric, queryset in source():
+            _expected_marks(metric, queryset)
+    backend.execute(
+        "INSERT INTO gh_own (org_id, metric, day, value) "
+        "SELECT org_id, metric || '@' || bucket, day, COUNT(*) FROM gh_marks "
+        "GROUP BY org_id, metric, bucket, day"
+    )
+
+
+def _expected_marks(metric: str, queryset: Any) -> None:
+    """Distinct facts (r_key, r_org, r_day) to first-day marks per bucket."""
+    from django.db.models import CharField, Min, Value
+    from django.db.models.functions import Cast, Concat, ExtractMonth, ExtractYear, LPad
+
+    year = Cast(ExtractYear("r_day"), CharField())
+    month = LPad(Cast(ExtractMonth("r_day"), CharField()), 2, Value("0"))
+    buckets = {
+        "all": Value("all", output_field=CharField()),
+        "year": Concat(Value("y"), year, output_field=CharField()),
+        "month": Concat(Value("m"), year, Value("-"), month, output_field=CharField()),
+    }
+    for expression in buckets.values():
+        grouped = (
+            queryset.annotate(r_bucket=expression)
+            .values("r_key", "r_org", "r_bucket")
+            .annotate(r_first=Min("r_day"))
+            .values_list("r_bucket", "r_key", "r_org", "r_first")
+        )
+        sql, params = _compile(grouped)
+        backend.execute(
+            "INSERT INTO gh_marks (metric, bucket, key, org_id, day) "
+            f"SELECT %s, q.r_bucket, q.r_key, q.r_org, q.r_first FROM ({sql}) q",
+            (metric, *params),
+        )
+
+
+def _expected_totals() -> None:
+    backend.create_temp_table("gh_sub", "org_id bigint, metric varchar(60), value bigint")
+    backend.create_temp_table(
+        "gh_sub_day", "org_id bigint, metric varchar(60), day date, value bigint"
+    )
+    org_table = Org._meta.db_table
+    for depth in range(MAX_DEPTH):
+        col = f"ancestor_{depth}"
+        backend.execute(
+            "INSERT INTO gh_sub (org_id, metric, value) "
+            f'SELECT o."{col}", g.metric, SUM(g.value) FROM gh_own g '
+            f'JOIN "{org_table}" o ON o.id = g.org_id WHERE o."{col}" IS NOT NULL '
+            f'GROUP BY o."{col}", g.metric'
+        )
+        if depth <= TREND_DEPTH:
+            backend.execute(
+                "INSERT INTO gh_sub_day (org_id, metric, day, value) "
+                f'SELECT o."{col}", g.metric, g.day, SUM(g.value) FROM gh_own g '
+                f'JOIN "{org_table}" o ON o.id = g.org_id WHERE o."{col}" IS NOT NULL '
+                f'GROUP BY o."{col}", g.metric, g.day'
+            )
+
+
+def _differences(limit: int) -> list[Difference]:
+    """Rows where the stored counters and the facts disagree (zero counts are absent)."""
+    found: list[Difference] = []
+    tables = [
+        (
+            "own",
+            OrgDayCount._meta.db_table,
+            "(SELECT org_id, metric, day, SUM(value) AS value FROM gh_own "
+            "GROUP BY org_id, metric, day)",
+            True,
+        ),
+        ("subtree", SubtreeCount._meta.db_table, "gh_sub", False),
+        ("subtree_day", SubtreeDayCount._meta.db_table, "gh_sub_day", True),
+    ]
+    for label, live, expected, has_day in tables:
+        keys = "org_id, metric, day" if has_day else "org_id, metric"
+        day_sel = "day" if has_day else "NULL"
+        live_rows = f'(SELECT {keys}, value FROM "{live}" WHERE value <> 0)'
+        exp_rows = f"(SELECT {keys}, value FROM {expected} e WHERE value <> 0)"
+        sql = (
+            f"SELECT org_id, metric, {day_sel}, value, 's' FROM "
+            f"(SELECT * FROM {live_rows} a EXCEPT SELECT * FROM {exp_rows} b) x "
+            f"UNION ALL SELECT org_id, metric, {day_sel}, value, 'e' FROM "
+            f"(SELECT * FROM {exp_rows} c EXCEPT SELECT * FROM {live_rows} d) y"
+        )
+        merged: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+        for org_id, metric, day, value, side in backend.fetch(sql):
+            if isinstance(day, str):
+                day = datetime.date.fromisoformat(day)
+            merged[(org_id, metric, day)][0 if side == "s" else 1] = value
+        names = dict(Org.objects.filter(pk__in={k[0] for k in merged}).values_list("pk", "name"))
+        for (org_id, metric, day), (stored, expected_value) in sorted(
+            merged.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]))
+        ):
+            found.append(
+                Difference(
+                    label, org_id, names.get(org_id, "?"), metric, day, stored, expected_value
+                )
+            )
+            if len(found) >= limit:
+                return found
+    # The marks themselves: who is counted where.
+    sql = (
+        f'SELECT metric, bucket, key, org_id, day FROM "{DistinctMark._meta.db_table}" '
+        "EXCEPT SELECT metric, bucket, key, org_id, day FROM gh_marks"
+    )
+    for metric, bucket, key, org_id, _day in backend.fetch(sql)[: max(0, limit - len(found))]:
+        found.append(Difference("marks", org_id, "?", f"{metric}@{bucket} key {key}", None, 1, 0))
+    return found
+
+
+def rebuild(*, check: bool, limit: int = 50) -> list[Difference]:
+    """Recompute every figure from the facts. With `check`, change nothing and return the
+    differences (empty when the incremental figures are exact); else replace them."""
+    with transaction.atomic():
+        backend.lock_rollups()
+        fold_all_locked()
+        _expected_own_counts()
+        _expected_totals()
+        differences = _differences(limit)
+        if check:
+            transaction.set_rollback(True)
+            return differences
+        OrgDayCount.objects.all().delete()
+        SubtreeCount.objects.all().delete()
+        SubtreeDayCount.objects.all().delete()
+        DistinctMark.objects.all().delete()
+        backend.execute(
+            f'INSERT INTO "{OrgDayCount._meta.db_table}" (org_id, metric, day, value) '
+            "SELECT org_id, metric, day, SUM(value) FROM gh_own GROUP BY org_id, metric, day "
+            "HAVING SUM(value) <> 0"
+        )
+        backend.execute(
+            f'INSERT INTO "{SubtreeCount._meta.db_table}" (org_id, metric, value) '
+            "SELECT org_id, metric, value FROM gh_sub WHERE value <> 0"
+        )
+        backend.execute(
+            f'INSERT INTO "{SubtreeDayCount._meta.db_table}" (org_id, metric, day, value) '
+            "SELECT org_id, metric, day, value FROM gh_sub_day WHERE value <> 0"
+        )
+        backend.execute(
+            f'INSERT INTO "{DistinctMark._meta.db_table}" (metric, bucket, key, org_id, day) '
+            "SELECT metric, bucket, key, org_id, day FROM gh_marks"
+        )
+        _record_fold(0)
+        if connection.vendor == "sqlite":
+            for name in ("gh_own", "gh_marks", "gh_sub", "gh_sub_day"):
+                backend.execute(f'DROP TABLE IF EXISTS "{name}"')
+    return differences

@@ -1,0 +1,147 @@
+"""The dashboard, its export and the stats API show exact, scoped, fresh figures."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from gonghui.accounts.services import issue_api_token
+from gonghui.core import jobs
+from gonghui.stats import selectors
+from gonghui.stats import services as stats
+from gonghui.stats.models import FactDelta, SubtreeCount
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_dashboard_shows_subtree_and_children_figures(tree):
+    stats.fold_pending()
+    response = client_for(tree.users["province_admin"]).get(
+        reverse("dashboard", args=[tree.province.pk])
+    )
+    assert response.status_code == 200
+    assert response.context["headline"].values["members"] == 4
+    rows = {r.org.name: r.values for r in response.context["rows"]}
+    assert rows["成都市总工会"]["members"] == 3
+    assert rows["绵阳市总工会"]["members"] == 1
+    assert rows["成都市总工会"]["orgs.grassroots"] == 1
+    assert response.context["freshness"].pending == 0
+    chart = response.context["chart"]
+    assert chart["ranking"]["names"] == ["绵阳市总工会", "成都市总工会"]
+    assert chart["trend"]["totals"][-1] == 4
+
+
+def test_dashboard_sorts_children(tree):
+    stats.fold_pending()
+    client = client_for(tree.users["province_admin"])
+    url = reverse("dashboard", args=[tree.province.pk])
+    desc = client.get(url, {"sort": "members", "dir": "desc"})
+    asc = client.get(url, {"sort": "members", "dir": "asc"})
+    assert [r.org.name for r in desc.context["rows"]] == ["成都市总工会", "绵阳市总工会"]
+    assert [r.org.name for r in asc.context["rows"]] == ["绵阳市总工会", "成都市总工会"]
+
+
+def test_dashboard_says_when_figures_are_still_being_added(tree):
+    response = client_for(tree.users["province_admin"]).get(
+        reverse("dashboard", args=[tree.province.pk])
+    )
+    assert response.context["freshness"].pending == FactDelta.objects.count() > 0
+    assert not response.context["freshness"].exact
+
+
+def test_dashboard_reads_a_fixed_number_of_queries(tree, django_assert_max_num_queries):
+    stats.fold_pending()
+    client = client_for(tree.users["province_admin"])
+    with django_assert_max_num_queries(16):
+        client.get(reverse("dashboard", args=[tree.province.pk]))
+    with django_assert_max_num_queries(16):
+        client.get(reverse("dashboard", args=[tree.cd_team.pk]))
+
+
+def test_a_city_cadre_sees_only_its_own_children(tree):
+    stats.fold_pending()
+    client = client_for(tree.users["chengdu_admin"])
+    assert client.get(reverse("dashboard", args=[tree.province.pk])).status_code == 404
+    response = client.get(reverse("dashboard", args=[tree.chengdu.pk]))
+    assert [r.org.name for r in response.context["rows"]] == ["锦江区总工会"]
+
+
+def test_export_the_children_table(tree):
+    stats.fold_pending()
+    response = client_for(tree.users["province_admin"]).get(
+        reverse("dashboard_export", args=[tree.province.pk])
+    )
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    rows = list(book.active.iter_rows(values_only=True))
+    members_col = rows[0].index(str(selectors.metrics()[0].label))
+    assert [(r[0], r[1], r[members_col]) for r in rows[1:3]] == [
+        ("成都市总工会", "5101", 3),
+        ("绵阳市总工会", "5107", 1),
+    ]
+    # The last line is the whole subtree of the dashboard's own union.
+    assert (rows[3][1], rows[3][members_col]) == ("51", 4)
+    assert len(rows) == 4
+
+
+def test_trend_of_a_deep_org_sums_its_own_counters(tree):
+    stats.fold_pending()
+    members = next(m for m in selectors.metrics() if m.code == "members")
+    today = datetime.date.today()
+    team = selectors.trend(tree.cd_branch, members, days=3, today=today)
+    city = selectors.trend(tree.chengdu, members, days=3, today=today)
+    assert team[-1][2] == 1
+    assert city[-1][2] == 3
+
+
+def test_stats_api(tree):
+    stats.fold_pending()
+    token = issue_api_token(user=tree.users["chengdu_admin"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    metrics = client.get("/api/stats/metrics").json()
+    assert {"members", "orgs.grassroots", "members.joined"} <= {m["code"] for m in metrics}
+    figures = client.get(f"/api/stats/orgs/{tree.chengdu.pk}").json()
+    assert figures["values"]["members"] == 3
+    assert figures["freshness"]["pending"] == 0
+    children = client.get(
+        f"/api/stats/orgs/{tree.chengdu.pk}/children", {"metrics": "members,orgs.team"}
+    ).json()
+    assert [(c["org_name"], c["values"]) for c in children] == [
+        ("锦江区总工会", {"members": 3, "orgs.team": 1})
+    ]
+    trend = client.get(
+        f"/api/stats/orgs/{tree.chengdu.pk}/trend", {"metric": "members", "days": 2}
+    ).json()
+    assert len(trend) == 2 and trend[-1]["total"] == 3
+    assert client.get(f"/api/stats/orgs/{tree.mianyang.pk}").status_code == 404
+    bad = client.get(f"/api/stats/orgs/{tree.chengdu.pk}/trend", {"metric": "nope"})
+    assert bad.status_code == 422
+
+
+def test_worker_folds_and_rebuild_command_checks(tree, capsys):
+    assert FactDelta.objects.exists()
+    call_command("worker", "--once")
+    assert not FactDelta.objects.exists()
+    assert "fold_rollups" in jobs.JOBS
+    call_command("rebuild_rollups", "--check")
+    assert "agree" in capsys.readouterr().out
+    SubtreeCount.objects.filter(org=tree.mianyang, metric="members").update(value=5)
+    from django.core.management.base import CommandError
+
+    try:
+        call_command("rebuild_rollups", "--check")
+    except CommandError as exc:
+        assert "1 figures differ" in str(exc)
+    else:
+        raise AssertionError("the check must fail on a difference")
+    assert "绵阳市总工会" in capsys.readouterr().err
+    call_command("rebuild_rollups")
+    call_command("rebuild_rollups", "--check")
