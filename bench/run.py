@@ -1,6 +1,7 @@
 """Benchmarks of Gonghui at Sichuan scale, run by hand (`make bench`), never as tests.
 
-    python bench/run.py [demo|import|subtree|all ...] [--rebuild] [--rows N] [--repeat N]
+    python bench/run.py [demo|import|subtree|rollup|all ...] [--rebuild] [--rows N]
+                        [--repeat N] [--sqlite] [rollup options]
 
 Everything runs against its own PostgreSQL database (gonghui_bench, created when missing)
 with its own var directory (var/bench), never the development database. Each benchmark
@@ -12,145 +13,35 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import random
-import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
-SERVER = os.environ.get("GONGHUI_BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
-DB = os.environ.get("GONGHUI_BENCH_DB", "gonghui_bench")
+from common import (
+    COUNTY_CODE,
+    DB,
+    REPO,
+    RESULTS,
+    ROOT_CODE,
+    SCALE,
+    VAR_DIR,
+    admin_connect,
+    close_django_connections,
+    create_db,
+    db_exists,
+    drop_db,
+    query,
+    run_gonghui,
+    save,
+    setup_django,
+    table,
+    timed,
+)
+from rollup import add_arguments as add_rollup_arguments
+from rollup import bench_rollup
+
 IMPORT_DB = f"{DB}_import"
-SCALE = os.environ.get("GONGHUI_BENCH_SCALE", "sichuan")  # tiny/small to try the runner
-VAR_DIR = REPO / "var" / "bench"
-GONGHUI = [str(REPO / ".venv" / "bin" / "gonghui")]
-ROOT_CODE = "51"
-COUNTY_CODE = "510107"  # 成都市武侯区; the benchmark falls back to the largest county
-
-# In-process Django (the subtree benchmark) uses the bench database too.
-os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
-os.environ["GONGHUI_VAR_DIR"] = str(VAR_DIR)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gonghui.settings")
-sys.path.insert(0, str(REPO / "src"))
-
-
-# --- helpers --------------------------------------------------------------------------
-
-
-def admin_connect(dbname: str = "postgres") -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{SERVER}/{dbname}", autocommit=True)
-
-
-def db_exists(name: str) -> bool:
-    with admin_connect() as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-
-
-def drop_db(name: str) -> None:
-    with admin_connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def create_db(name: str, template: str | None = None) -> None:
-    with admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-
-
-def query(dbname: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    with admin_connect(dbname) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-
-
-def close_django_connections() -> None:
-    if "django" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
-
-
-def run_gonghui(args: list[str], dbname: str) -> dict[str, Any]:
-    """Run `gonghui ARGS` against `dbname`; wall time, max RSS of that child, output."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{SERVER}/{dbname}",
-        "GONGHUI_VAR_DIR": str(VAR_DIR),
-        "PYTHONUNBUFFERED": "1",
-    }
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        GONGHUI + args,
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        print("    | " + line.rstrip()[:150], flush=True)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"gonghui {' '.join(args)} failed ({proc.returncode})")
-    return {
-        "seconds": round(seconds, 2),
-        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-        "output": "".join(lines)[-2000:],
-    }
-
-
-def table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print(
-            "  "
-            + "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def save(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    data = {
-        "benchmark": name,
-        "at": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "postgres": query("postgres", "SHOW server_version")[0][0],
-        },
-        **data,
-    }
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    print(f"  -> {path.relative_to(REPO)}")
-    return path
 
 
 def bench_db_ready() -> bool:
@@ -307,6 +198,10 @@ def import_csv(rows: int, seed: int = 7) -> Path:
     return path
 
 
+def pending_facts(dbname: str) -> int:
+    return query(dbname, "SELECT count(*) FROM stats_factdelta")[0][0]
+
+
 def bench_import(args: argparse.Namespace) -> dict[str, Any]:
     """Time and peak memory of `gonghui import_members` of a generated sheet into a copy of
     the bench database (CREATE DATABASE … TEMPLATE), dropped afterwards."""
@@ -322,10 +217,20 @@ def bench_import(args: argparse.Namespace) -> dict[str, Any]:
     try:
         print(f"import: {args.rows:,} members into a copy of {DB} ({copy_s:.1f} s to copy)")
         run = run_gonghui(["import_members", str(path), "--org", ROOT_CODE], IMPORT_DB)
-        after_members, after_counts = query(
+        pending_after_import = pending_facts(IMPORT_DB)
+        # What the worker does every 2 s, once, as `gonghui worker --once` (it folds at most
+        # 200,000 pending changes per run); the check below folds whatever is left first.
+        print(f"import: {pending_after_import:,} pending figure changes; gonghui worker --once")
+        worker = run_gonghui(["worker", "--once"], IMPORT_DB)
+        pending_after_worker = pending_facts(IMPORT_DB)
+        print("import: gonghui rebuild_rollups --check (folds the rest, then compares)")
+        check = run_gonghui(["rebuild_rollups", "--check"], IMPORT_DB, check=False)
+        after_members, root_members = query(
             IMPORT_DB,
             "SELECT (SELECT count(*) FROM orgs_member WHERE status = 'active'), "
-            "(SELECT sum(member_count) FROM orgs_org)",
+            "(SELECT s.value FROM stats_subtreecount s JOIN orgs_org o ON o.id = s.org_id "
+            " WHERE o.code = %s AND s.metric = 'members')",
+            [ROOT_CODE],
         )[0]
     finally:
         drop_db(IMPORT_DB)
@@ -339,7 +244,14 @@ def bench_import(args: argparse.Namespace) -> dict[str, Any]:
         "max_rss_mb": run["max_rss_mb"],
         "cpu_s": run["cpu_seconds"],
         "imported": imported,
-        "member_count_consistent": after_counts == after_members,
+        "pending_after_import": pending_after_import,
+        "worker_once_s": worker["seconds"],
+        "pending_after_worker_once": pending_after_worker,
+        "rebuild_check_s": check["seconds"],
+        "rebuild_check_exit": check["exit_code"],
+        "root_members_rollup": root_members,
+        "active_member_rows": after_members,
+        "figures_consistent": check["exit_code"] == 0 and root_members == after_members,
         "goal_seconds": 120,
         "goal_mb": 1024,
         "copy_db_s": round(copy_s, 1),
@@ -354,7 +266,13 @@ def bench_import(args: argparse.Namespace) -> dict[str, Any]:
             ["peak memory (max RSS)", f"{data['max_rss_mb']} MB"],
             ["CPU time of the command", f"{data['cpu_s']} s"],
             ["rows imported", f"{imported:,}"],
-            ["Org.member_count sums to members", str(data["member_count_consistent"])],
+            ["pending figure changes after the import", f"{pending_after_import:,}"],
+            ["gonghui worker --once", f"{worker['seconds']} s"],
+            ["  still pending afterwards", f"{pending_after_worker:,}"],
+            ["gonghui rebuild_rollups --check", f"{check['seconds']} s, exit {check['exit_code']}"],
+            ["root's members SubtreeCount", f"{root_members:,}"],
+            ["active member rows", f"{after_members:,}"],
+            ["figures consistent", str(data["figures_consistent"])],
             ["goal met", str(ok)],
         ],
     )
@@ -384,23 +302,14 @@ WHERE m.status = 'active' GROUP BY sub.top
 """
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    """(median ms, min ms, result) of `repeat` runs after one warm-up run."""
-    result = fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), min(times), result
-
-
 def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
-    """Subtree member counts the project's way (SUM of member_count over one indexed
-    ancestor column) against a recursive CTE over parent_id counting member rows."""
+    """Subtree member counts the project's way (the roll-ups: SubtreeCount of the org plus
+    its pending changes, `live_subtree_figures`) against a recursive CTE over parent_id
+    counting member rows."""
     if not bench_db_ready():
         raise SystemExit(f"subtree: no demo in {DB}; run `python bench/run.py demo` first")
     setup_django()
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from gonghui.orgs import selectors
@@ -411,10 +320,17 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
             cursor.execute(sql, [pk])
             return cursor.fetchall()
 
+    # A superuser (unsaved: scoping only asks is_superuser) sees every child.
+    admin = get_user_model()(username="bench", is_superuser=True, is_active=True)
+
+    def children_counts(org: Org) -> dict[int, int]:
+        counts = {c.pk: c.subtree_members for c in selectors.children_of(org, admin)}
+        return {pk: n for pk, n in counts.items() if n}  # the CTE has no rows for zero
+
     root = Org.objects.get(code=ROOT_CODE)
     county = Org.objects.filter(code=COUNTY_CODE, kind="county").first()
     if county is None:
-        counts = selectors.subtree_member_counts_of_children(root)
+        counts = children_counts(root)
         city = Org.objects.get(pk=max(counts, key=counts.__getitem__))
         county = max(Org.objects.filter(parent=city), key=selectors.subtree_member_count)
     repeat = args.repeat
@@ -423,9 +339,9 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
         ours = timed(lambda org=org: selectors.subtree_member_count(org), repeat)
         base = timed(lambda org=org: cte(CTE_COUNT, org.pk)[0][0], repeat)
         cases.append((f"subtree_member_count: {label}", ours, base))
-    ours = timed(lambda: selectors.subtree_member_counts_of_children(root), repeat)
+    ours = timed(lambda: children_counts(root), repeat)
     base = timed(lambda: dict(cte(CTE_CHILDREN, root.pk)), repeat)
-    cases.append(("subtree_member_counts_of_children: province root", ours, base))
+    cases.append(("children_of (superuser): province root", ours, base))
 
     rows, results = [], []
     for label, (o_med, o_min, o_res), (b_med, b_min, b_res) in cases:
@@ -471,7 +387,12 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-BENCHMARKS = {"demo": bench_demo, "import": bench_import, "subtree": bench_subtree}
+BENCHMARKS = {
+    "demo": bench_demo,
+    "import": bench_import,
+    "subtree": bench_subtree,
+    "rollup": bench_rollup,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -482,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the demo database again")
     parser.add_argument("--rows", type=int, default=1_000_000, help="members to import")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per subtree query")
+    add_rollup_arguments(parser)
     args = parser.parse_args(argv)
     chosen = list(BENCHMARKS) if "all" in args.benchmarks else args.benchmarks
     if "demo" not in chosen and args.rebuild:

@@ -11,7 +11,7 @@ class OrgAdmin(admin.ModelAdmin):
     list_display = ("name", "code", "kind", "status", "depth", "member_count")
     list_filter = ("kind", "status", "industry")
     search_fields = ("name", "code", "name_initials")
-    readonly_fields = ("parent", "path", "depth", "member_count", "name_pinyin", "name_initials")
+    readonly_fields = ("parent", "path", "depth", "name_pinyin", "name_initials")
     list_select_related = ("parent",)
     show_full_result_count = False
 

@@ -29,7 +29,6 @@ class OrgOut(Schema):
     depth: int
     industry: str
     address: str
-    member_count: int = Field(description="Active members registered directly to this org")
     version: int
 
 
@@ -39,6 +38,7 @@ class OrgWithCountsOut(OrgOut):
 
 
 class OrgDetailOut(OrgOut):
+    member_count: int = Field(description="Active members registered directly to this org")
     subtree_members: int
     path: list[OrgOut] = Field(description="From the root down to this org")
 

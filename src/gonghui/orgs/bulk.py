@@ -146,28 +146,3 @@ def insert_objects(
         if not _is_auto_now(f) and not (f.primary_key and objs[0].pk is None)
     ]
     insert_rows(model, [{n: obj.__dict__[n] for n in names} for obj in objs])
-
-
-def add_to_column(model: type[models.Model], column: str, increments: Mapping[int, int]) -> None:
-    """`UPDATE … SET column = column + n WHERE id = pk` for every {pk: n}, in a few
-    statements instead of one per row."""
-    if not increments:
-        return
-    quote = connection.ops.quote_name
-    table, col = quote(model._meta.db_table), quote(model._meta.get_field(column).column)
-    items = list(increments.items())
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for start in range(0, len(items), 50_000):
-                chunk = items[start : start + 50_000]
-                cursor.execute(
-                    f"UPDATE {table} SET {col} = {table}.{col} + v.n "  # noqa: S608
-                    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, n) "
-                    f"WHERE {table}.id = v.id",
-                    [[pk for pk, _ in chunk], [n for _, n in chunk]],
-                )
-            return
-        cursor.executemany(
-            f"UPDATE {table} SET {col} = {col} + %s WHERE id = %s",  # noqa: S608
-            [(n, pk) for pk, n in items],
-        )

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from gonghui.orgs.bulk import allocate_ids, insert_objects, insert_rows
 from gonghui.orgs.identity import encrypt_id_number, id_check_char, id_number_hash, mask_id_number
@@ -300,7 +301,6 @@ class DemoBuilder:
                     source=MemberSource.DEMO,
                 )
             )
-        unit.member_count = count
 
     def _grassroots(self, township: Org, county_code: str, place: str, seq: int) -> None:
         rng = self.rng
@@ -440,7 +440,11 @@ def first_grassroots_in(city_code: str) -> Org | None:
     if city is None:
         return None
     return (
-        Org.objects.filter(ancestor_1=city.pk, kind=OrgKind.GRASSROOTS, member_count__gt=0)
+        Org.objects.filter(
+            Exists(Member.objects.filter(unit=OuterRef("pk"))),
+            ancestor_1=city.pk,
+            kind=OrgKind.GRASSROOTS,
+        )
         .order_by("path")
         .first()
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from gonghui.audit.models import AuditAction
@@ -14,7 +15,17 @@ from gonghui.audit.services import record
 from gonghui.core.xlsx import Sheet
 from gonghui.orgs import scoping, selectors
 from gonghui.orgs.identity import decrypt_id_number
-from gonghui.orgs.models import Education, Gender, Industry, MemberStatus, Org, OrgKind, OrgStatus
+from gonghui.orgs.models import (
+    Education,
+    Gender,
+    Industry,
+    Member,
+    MemberStatus,
+    Org,
+    OrgKind,
+    OrgStatus,
+    ancestor_field,
+)
 from gonghui.orgs.scoping import Perm
 
 
@@ -33,7 +44,7 @@ def org_sheet(user: Any, org: Org) -> Sheet:
         org=org,
         summary=_("Exported the unions of the subtree"),
     )
-    totals = _subtree_totals(org)
+    direct, totals = _member_counts(org)
 
     def rows() -> Iterator[list[Any]]:
         for o in orgs.iterator(chunk_size=2000):
@@ -45,7 +56,7 @@ def org_sheet(user: Any, org: Org) -> Sheet:
                 o.parent.code if o.parent else "",
                 Industry(o.industry).label if o.industry else "",
                 o.address,
-                o.member_count,
+                direct.get(o.pk, 0),
                 totals.get(o.pk, 0),
                 OrgStatus(o.status).label,
             ]
@@ -68,15 +79,23 @@ def org_sheet(user: Any, org: Org) -> Sheet:
     )
 
 
-def _subtree_totals(org: Org) -> dict[int, int]:
-    """Subtree member count of every org below `org`, by summing bottom-up in memory
-    (one pass over the subtree instead of one query per org)."""
-    nodes = list(selectors.subtree(org).values_list("id", "parent_id", "depth", "member_count"))
-    totals = {pk: count for pk, _parent, _depth, count in nodes}
-    for pk, parent_id, _depth, _count in sorted(nodes, key=lambda n: -n[2]):
+def _member_counts(org: Org) -> tuple[dict[int, int], dict[int, int]]:
+    """(members registered directly, members in the subtree) of every org below `org`:
+    one grouped count of the members, then sums bottom-up in memory."""
+    direct = dict(
+        Member.objects.filter(
+            **{f"unit__{ancestor_field(org.depth)}": org.pk}, status=MemberStatus.ACTIVE
+        )
+        .values_list("unit_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    nodes = list(selectors.subtree(org).values_list("id", "parent_id", "depth"))
+    totals = {pk: direct.get(pk, 0) for pk, _parent, _depth in nodes}
+    for pk, parent_id, _depth in sorted(nodes, key=lambda n: -n[2]):
         if pk != org.pk and parent_id in totals:
             totals[parent_id] += totals[pk]
-    return totals
+    return direct, totals
 
 
 def member_sheet(user: Any, org: Org, *, personal: bool) -> Sheet:

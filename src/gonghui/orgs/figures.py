@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from django.db.models import Count, F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from gonghui.orgs.models import Member, MemberEvent, MemberEventKind, Org, OrgKind
+from gonghui.orgs.bulk import insert_rows
+from gonghui.orgs.models import MemberEvent, MemberEventKind, Org, OrgKind
 from gonghui.stats import services as stats
 from gonghui.stats.registry import Metric, register_metric, register_sum_source
 
@@ -106,8 +108,6 @@ def record_member_event(*, member_id: int, unit_id: int, kind: str, day: datetim
 
 def record_member_events(events: list[MemberEvent]) -> None:
     """Many events at once (imports, dissolving a unit): one delta per unit and day."""
-    from collections import Counter
-
     MemberEvent.objects.bulk_create(events, batch_size=2000)
     counts: Counter[tuple[int, str, datetime.date]] = Counter()
     for e in events:
@@ -124,8 +124,6 @@ def record_org_created(org: Org) -> None:
 
 
 def record_orgs_created(orgs: list[Org]) -> None:
-    from collections import Counter
-
     counts: Counter[tuple[int, str, datetime.date]] = Counter()
     for org in orgs:
         if org.kind in COUNTED_KINDS:
@@ -144,23 +142,25 @@ def record_org_dissolved(org: Org) -> None:
 
 
 def record_imported_joins(rows: list[dict]) -> None:
-    """Members just inserted by an import (rows as written, without ids) joined on their
-    joining date: their events in one statement, their figures as one delta per unit/day."""
-    from collections import Counter
+    """The join events of members just inserted by an import (rows with their ids)."""
+    insert_rows(
+        MemberEvent,
+        [
+            {
+                "member_id": row["id"],
+                "unit_id": row["unit_id"],
+                "kind": MemberEventKind.JOINED,
+                "day": row["joined_on"],
+            }
+            for row in rows
+        ],
+    )
 
-    from django.db import connection
 
-    hashes = [row["id_number_hash"] for row in rows]
-    event, member = MemberEvent._meta.db_table, Member._meta.db_table
-    marks = ", ".join(["%s"] * len(hashes))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{event}" (member_id, unit_id, kind, day) '  # noqa: S608
-            f'SELECT id, unit_id, %s, joined_on FROM "{member}" WHERE id_number_hash IN ({marks})',
-            [MemberEventKind.JOINED, *hashes],
-        )
+def record_joined_counts(joined: Mapping[tuple[int, datetime.date], int]) -> None:
+    """The figures of a whole import at once: one delta per unit and joining day."""
     counts: Counter[tuple[int, str, datetime.date]] = Counter()
-    for row in rows:
-        counts[(row["unit_id"], MEMBERS, row["joined_on"])] += 1
-        counts[(row["unit_id"], EVENT_METRICS[MemberEventKind.JOINED], row["joined_on"])] += 1
+    for (unit_id, day), n in joined.items():
+        counts[(unit_id, MEMBERS, day)] += n
+        counts[(unit_id, EVENT_METRICS[MemberEventKind.JOINED], day)] += n
     stats.emit_counts(counts)

@@ -32,7 +32,7 @@ from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core.xlsx import Sheet, write_xlsx
 from gonghui.orgs import figures, scoping
-from gonghui.orgs.bulk import add_to_column, allocate_ids, insert_rows
+from gonghui.orgs.bulk import allocate_ids, insert_rows
 from gonghui.orgs.identity import (
     encrypt_id_number,
     id_number_hash,
@@ -402,7 +402,7 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
     seen: dict[bytes, int] = {}
     errors: list[RowError] = []
     total = imported = 0
-    per_unit: Counter[int] = Counter()
+    joined: Counter[tuple[int, datetime.date]] = Counter()
     today = timezone.localdate()
     with transaction.atomic():
         batch: list[tuple[int, list[str], dict[str, Any]]] = []
@@ -423,10 +423,13 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
                     errors.append(RowError(number, values, [_duplicate_reason(actor, clash)]))
             if not errors:
                 rows = [m for _, _, m in batch]
+                # Ids up front, so the join events are written without reading back.
+                for row, pk in zip(rows, allocate_ids(Member, len(rows)), strict=True):
+                    row["id"] = pk
                 insert_rows(Member, rows, batch_size=BATCH)
                 figures.record_imported_joins(rows)
                 imported += len(batch)
-                per_unit.update(m["unit_id"] for _, _, m in batch)
+                joined.update((m["unit_id"], m["joined_on"]) for m in rows)
             batch.clear()
 
         for number, values in units.prefetching(rows, get):
@@ -512,7 +515,7 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
             raise ImportRejected(file_error=_("The file has no data rows."), headers=headers)
         if errors:
             raise ImportRejected(row_errors=errors, total_rows=total, headers=headers)
-        add_to_column(Org, "member_count", per_unit)
+        figures.record_joined_counts(joined)
     return ImportOutcome(total_rows=total, imported_rows=imported)
 
 

@@ -120,10 +120,6 @@ class Org(models.Model):
     name_pinyin = models.CharField(max_length=400, editable=False, default="")
     name_initials = models.CharField(max_length=120, editable=False, default="")
 
-    # Active members registered directly to this org (not its subtree); kept exact by
-    # the member services in the same transaction as the change.
-    member_count = models.PositiveIntegerField(_("members"), default=0, editable=False)
-
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -154,6 +150,12 @@ class Org(models.Model):
     def ancestor_ids(self) -> list[int]:
         """Ids from the root down to this org, inclusive."""
         return [getattr(self, ancestor_field(d)) for d in range(self.depth + 1)]
+
+    @property
+    def member_count(self) -> int:
+        """Active members registered directly to this org (not its subtree). Subtree
+        figures come from the roll-ups (gonghui.stats)."""
+        return self.members.filter(status=MemberStatus.ACTIVE).count()
 
     @property
     def is_member_unit(self) -> bool:
@@ -199,7 +201,11 @@ class MemberSource(models.TextChoices):
 
 class Member(models.Model):
     unit = models.ForeignKey(
-        Org, verbose_name=_("unit"), on_delete=models.PROTECT, related_name="members"
+        Org,
+        verbose_name=_("unit"),
+        on_delete=models.PROTECT,
+        related_name="members",
+        db_index=False,  # member_unit_status_idx (unit, status) serves every lookup
     )
     name = models.CharField(_("name"), max_length=50)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, editable=False)
@@ -250,8 +256,6 @@ class Member(models.Model):
         ordering = ["unit_id", "name", "id"]
         indexes = [
             models.Index(fields=["unit", "status"], name="member_unit_status_idx"),
-            models.Index(fields=["name"], name="member_name_idx"),
-            models.Index(fields=["name_initials"], name="member_initials_idx"),
         ]
 
     def __str__(self) -> str:

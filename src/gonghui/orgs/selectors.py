@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from gonghui.orgs import scoping
+from gonghui.orgs.figures import COUNTED_KINDS, MEMBERS, org_metric
 from gonghui.orgs.models import (
     MAX_DEPTH,
     Member,
@@ -23,6 +24,8 @@ from gonghui.orgs.models import (
 from gonghui.orgs.scoping import Perm
 from gonghui.orgs.search import looks_like_pinyin
 
+ORG_METRICS = [org_metric(kind) for kind in COUNTED_KINDS]
+
 
 def subtree(org: Org) -> QuerySet[Org]:
     """Every org in `org`'s subtree, itself included: one indexed equality."""
@@ -30,37 +33,29 @@ def subtree(org: Org) -> QuerySet[Org]:
 
 
 def subtree_member_count(org: Org) -> int:
-    """Active members registered anywhere in the subtree of `org`."""
-    total = subtree(org).aggregate(n=Sum("member_count"))["n"]
-    return int(total or 0)
+    """Active members registered anywhere in the subtree of `org`, exact now."""
+    from gonghui.stats.selectors import live_subtree_totals
+
+    return live_subtree_totals([org], MEMBERS)[org.pk]
 
 
-def subtree_member_counts_of_children(org: Org) -> dict[int, int]:
-    """{child id: active members in that child's subtree}, in one grouped query."""
-    if org.depth + 1 >= MAX_DEPTH:
-        return {}
-    child_col = ancestor_field(org.depth + 1)
-    rows = (
-        subtree(org)
-        .filter(depth__gt=org.depth)
-        .values(child_col)
-        .annotate(n=Sum("member_count"))
-        .order_by()
-    )
-    return {row[child_col]: int(row["n"] or 0) for row in rows}
+def subtree_org_count(org: Org) -> int:
+    """Active unions in the subtree of `org`, itself included, exact now."""
+    from gonghui.stats.selectors import live_subtree_figures
+
+    values = live_subtree_figures([org], ORG_METRICS)[org.pk]
+    return sum(values.values()) + (0 if org.kind in COUNTED_KINDS else 1)
 
 
-def subtree_org_counts_of_children(org: Org) -> dict[int, int]:
-    """{child id: active orgs in that child's subtree, the child included}."""
-    child_col = ancestor_field(org.depth + 1)
-    rows = (
-        subtree(org)
-        .filter(depth__gt=org.depth, status=OrgStatus.ACTIVE)
-        .values(child_col)
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {row[child_col]: row["n"] for row in rows}
+def _children_counts(children: list[Org]) -> None:
+    """Set `subtree_members` and `subtree_orgs` on each child, from the roll-ups."""
+    from gonghui.stats.selectors import live_subtree_figures
+
+    figures = live_subtree_figures(children, [MEMBERS, *ORG_METRICS])
+    for child in children:
+        values = figures[child.pk]
+        child.subtree_members = values[MEMBERS]  # type: ignore[attr-defined]
+        child.subtree_orgs = sum(values[m] for m in ORG_METRICS)  # type: ignore[attr-defined]
 
 
 def visible_orgs(user: Any, perm: str = Perm.ORG_VIEW) -> QuerySet[Org]:
@@ -99,11 +94,7 @@ def children_of(org: Org, user: Any, *, include_dissolved: bool = False) -> list
     if not include_dissolved:
         qs = qs.filter(status=OrgStatus.ACTIVE)
     children = list(qs)
-    member_counts = subtree_member_counts_of_children(org) if children else {}
-    org_counts = subtree_org_counts_of_children(org) if children else {}
-    for child in children:
-        child.subtree_members = member_counts.get(child.pk, 0)
-        child.subtree_orgs = org_counts.get(child.pk, 0)
+    _children_counts(children)
     return children
 
 
@@ -191,11 +182,9 @@ def subtree_as_tree(org: Org, user: Any, *, depth: int) -> dict[str, Any]:
         .order_by("depth", "kind", "code")
         .only("id", "name", "kind", "depth", "parent_id")
     )
-    counts: dict[int, int] = {}
-    for level in levels:
-        col = ancestor_field(level)
-        rows = subtree(org).filter(depth__gte=level).values(col).annotate(n=Sum("member_count"))
-        counts.update({r[col]: int(r["n"] or 0) for r in rows.order_by()})
+    from gonghui.stats.selectors import live_subtree_totals
+
+    counts = live_subtree_totals(nodes, MEMBERS)
     by_id: dict[int, dict[str, Any]] = {}
     root: dict[str, Any] | None = None
     for node in nodes:

@@ -333,7 +333,6 @@ def dissolve_org(
                 left_reason=_("Union dissolved: %(reason)s") % {"reason": reason.strip()},
                 version=F("version") + 1,
             )
-            Org.objects.filter(pk=org.pk).update(member_count=0)
             figures.record_member_events(
                 [
                     MemberEvent(member=m, unit=org, kind=MemberEventKind.LEFT, day=today)
@@ -431,8 +430,6 @@ def _move_members(members: Iterable[Member], from_unit: Org, to_unit: Org) -> in
     members = list(members)
     ids = [m.pk for m in members]
     Member.objects.filter(pk__in=ids).update(unit=to_unit, version=F("version") + 1)
-    Org.objects.filter(pk=from_unit.pk).update(member_count=F("member_count") - len(ids))
-    Org.objects.filter(pk=to_unit.pk).update(member_count=F("member_count") + len(ids))
     today = timezone.localdate()
     figures.record_member_events(
         [
@@ -538,7 +535,6 @@ def register_member(
         existing.version = F("version") + 1
         existing.save()
         existing.refresh_from_db()
-        Org.objects.filter(pk=unit.pk).update(member_count=F("member_count") + 1)
         figures.record_member_event(
             member_id=existing.pk,
             unit_id=unit.pk,
@@ -585,7 +581,6 @@ def register_member(
         raise duplicate_member_error(
             Member.objects.get(id_number_hash=stored.lookup_hash), actor
         ) from None
-    Org.objects.filter(pk=unit.pk).update(member_count=F("member_count") + 1)
     figures.record_member_event(
         member_id=member.pk,
         unit_id=unit.pk,
@@ -680,7 +675,6 @@ def mark_member_left(
     member.version = F("version") + 1
     member.save()
     member.refresh_from_db()
-    Org.objects.filter(pk=member.unit_id).update(member_count=F("member_count") - 1)
     figures.record_member_event(
         member_id=member.pk, unit_id=member.unit_id, kind=MemberEventKind.LEFT, day=member.left_on
     )

@@ -126,7 +126,7 @@ def org_detail(request: HttpRequest, org_id: int) -> HttpResponse:
         "trail": selectors.breadcrumb(org),
         "children": children,
         "subtree_members": selectors.subtree_member_count(org),
-        "subtree_orgs": selectors.subtree(org).filter(status="active").count(),
+        "subtree_orgs": selectors.subtree_org_count(org),
         "allowed_child_kinds": ALLOWED_CHILD_KINDS[org.kind],
         **_perms(request.user, org),
     }

@@ -23,7 +23,11 @@ TREND_DEPTH = 4
 class FactDelta(models.Model):
     """A change of one figure of one org on one day, waiting to be folded."""
 
-    org_id = models.BigIntegerField()
+    # No database constraint: a fact may outlive its org (see forget_org); the relation
+    # lets reads join the org's ancestor columns.
+    org = models.ForeignKey(
+        "orgs.Org", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     metric = models.CharField(max_length=60)
     day = models.DateField()
     delta = models.BigIntegerField()

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -32,15 +33,9 @@ def stored_name(metric: Metric, bucket: str = "all") -> str:
     return f"{metric.code}@{bucket}" if metric.distinct else metric.code
 
 
-def figures_of(org_ids: list[int], names: list[str]) -> dict[int, dict[str, int]]:
-    """{org id: {stored metric: subtree total}} for the given orgs, zeros filled in."""
-    values: dict[int, dict[str, int]] = {pk: dict.fromkeys(names, 0) for pk in org_ids}
-    rows = SubtreeCount.objects.filter(org_id__in=org_ids, metric__in=names).values_list(
-        "org_id", "metric", "value"
-    )
-    for org_id, metric, value in rows:
-        values[org_id][metric] = value
-    return values
+def figures_of(orgs: list[Org], names: list[str]) -> dict[int, dict[str, int]]:
+    """{org id: {stored metric: subtree total}}, exact now (see live_subtree_figures)."""
+    return live_subtree_figures(orgs, names)
 
 
 @dataclass
@@ -61,7 +56,7 @@ def _with_ratios(row: Row, shown: list[Metric], bucket: str) -> Row:
 
 def headline(org: Org, shown: list[Metric], bucket: str = "all") -> Row:
     names = _names(shown, bucket)
-    return _with_ratios(Row(org, figures_of([org.pk], names)[org.pk]), shown, bucket)
+    return _with_ratios(Row(org, figures_of([org], names)[org.pk]), shown, bucket)
 
 
 def _names(shown: list[Metric], bucket: str) -> list[str]:
@@ -86,7 +81,7 @@ def children_rows(
         .order_by("kind", "code")
     )
     names = _names(shown, bucket)
-    values = figures_of([c.pk for c in children], names)
+    values = figures_of(children, names)
     rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
     if sort:
         by_metric = {m.code: m for m in shown}
@@ -147,3 +142,40 @@ def freshness() -> Freshness:
     # Counting a short queue is cheap; a long one only needs to be known as "many".
     pending = FactDelta.objects.all()[:10_001].count()
     return Freshness(folded_at=state.folded_at if state else None, pending=pending)
+
+
+def live_subtree_figures(orgs: list[Org], metrics: list[str]) -> dict[int, dict[str, int]]:
+    """Exact subtree totals right now: the folded totals plus the changes still waiting
+    to be folded, read in one statement (one snapshot, so a fold running at the same
+    moment is counted exactly once). Costs O(orgs x metrics + pending changes)."""
+    figures = {o.pk: dict.fromkeys(metrics, 0) for o in orgs}
+    if not orgs or not metrics:
+        return figures
+    by_depth: dict[int, list[int]] = defaultdict(list)
+    for org in orgs:
+        by_depth[org.depth].append(org.pk)
+    marks = ", ".join(["%s"] * len(metrics))
+    parts = [
+        f'SELECT org_id AS k, metric AS m, value AS v FROM "{SubtreeCount._meta.db_table}" '
+        f"WHERE metric IN ({marks}) AND org_id IN ({', '.join(['%s'] * len(orgs))})"
+    ]
+    params: list[Any] = [*metrics, *figures]
+    for depth, ids in by_depth.items():
+        col = ancestor_field(depth)
+        parts.append(
+            f'SELECT o."{col}" AS k, f.metric AS m, f.delta AS v '
+            f'FROM "{FactDelta._meta.db_table}" f JOIN "{Org._meta.db_table}" o '
+            f"ON o.id = f.org_id WHERE f.metric IN ({marks}) "
+            f'AND o."{col}" IN ({", ".join(["%s"] * len(ids))})'
+        )
+        params += [*metrics, *ids]
+    sql = f"SELECT k, m, SUM(v) FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, m"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for key, metric, value in cursor.fetchall():
+            figures[key][metric] = int(value or 0)
+    return figures
+
+
+def live_subtree_totals(orgs: list[Org], metric: str) -> dict[int, int]:
+    return {pk: values[metric] for pk, values in live_subtree_figures(orgs, [metric]).items()}

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from gonghui.orgs.bulk import insert_rows
 from gonghui.orgs.models import ANCESTOR_FIELDS, MAX_DEPTH, Org
 from gonghui.stats import backend
 from gonghui.stats.models import (
@@ -45,13 +46,13 @@ def emit(*, metric: str, org_id: int, day: datetime.date, delta: int = 1) -> Non
 
 def emit_counts(counts: Mapping[CountKey, int]) -> None:
     """Many changes at once (imports, bulk moves), already summed per (org, metric, day)."""
-    FactDelta.objects.bulk_create(
+    insert_rows(
+        FactDelta,
         [
-            FactDelta(org_id=org_id, metric=metric, day=day, delta=delta)
+            {"org_id": org_id, "metric": metric, "day": day, "delta": delta}
             for (org_id, metric, day), delta in counts.items()
             if delta
         ],
-        batch_size=2000,
     )
 
 

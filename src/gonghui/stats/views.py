@@ -49,7 +49,7 @@ def dashboard(request: HttpRequest, org_id: int) -> HttpResponse:
     chart = {}
     if focus is not None:
         name = selectors.stored_name(focus)
-        focus_values = selectors.figures_of([r.org.pk for r in rows], [name])
+        focus_values = selectors.figures_of([r.org for r in rows], [name])
         ranked = sorted(rows, key=lambda r: focus_values[r.org.pk][name], reverse=True)[:15]
         points = selectors.trend(org, focus, days=p["days"])
         chart = {

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from conftest import make_id_number
-from gonghui.orgs.bulk import add_to_column, allocate_ids, insert_objects, insert_rows
+from gonghui.orgs.bulk import allocate_ids, insert_objects, insert_rows
 from gonghui.orgs.identity import protect_id_number
 from gonghui.orgs.importing import name_keys
 from gonghui.orgs.models import Member, MemberSource, MemberStatus, Org, OrgKind
@@ -74,15 +74,6 @@ def test_insert_objects_keeps_given_ids(tree):
     assert stored.ancestor_ids == [*tree.cd_union.ancestor_ids, pk]
     assert stored.member_count == 0 and stored.status == "active"
     assert stored.created_at is not None
-
-
-def test_add_to_column(tree):
-    add_to_column(Org, "member_count", {tree.cd_union.pk: 3, tree.my_union.pk: 1})
-    add_to_column(Org, "member_count", {})
-    tree.refresh()
-    assert tree.cd_union.member_count == 2 + 3
-    assert tree.my_union.member_count == 1 + 1
-    assert tree.cd_team.member_count == 1
 
 
 @pytest.mark.parametrize(

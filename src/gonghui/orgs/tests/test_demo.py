@@ -43,7 +43,6 @@ def canonical_dump():
             "industry",
             "division_code",
             "address",
-            "member_count",
         )
     )
     members = sorted(

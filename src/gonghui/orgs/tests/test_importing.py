@@ -9,6 +9,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Count
 from django.utils import translation
 from openpyxl import Workbook, load_workbook
 
@@ -113,7 +114,11 @@ def rejected_members(actor, root, rows, headers=MEMBER_HEADERS):
 
 
 def member_counts():
-    return dict(Org.objects.values_list("code", "member_count"))
+    """Active members registered directly at each org, by code."""
+    counts = dict(
+        Member.objects.filter(status="active").values_list("unit__code").annotate(n=Count("id"))
+    )
+    return {code: counts.get(code, 0) for code in Org.objects.values_list("code", flat=True)}
 
 
 def error_rows(job):

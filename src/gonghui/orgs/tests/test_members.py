@@ -6,7 +6,6 @@ import datetime
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
 from django.http import Http404
 
 from conftest import make_id_number
@@ -26,19 +25,26 @@ from gonghui.orgs.models import (
     TransferStatus,
 )
 from gonghui.orgs.scoping import SYSTEM, Perm
+from gonghui.stats import services as stats
+from gonghui.stats.selectors import live_subtree_totals
 
 User = get_user_model()
 
 
 def assert_counts_exact() -> None:
-    """Every Org.member_count equals its active members, counted from the rows."""
-    actual = dict(
-        Org.objects.annotate(
-            n=Count("members", filter=Q(members__status=MemberStatus.ACTIVE))
-        ).values_list("pk", "n")
-    )
-    stored = dict(Org.objects.values_list("pk", "member_count"))
-    assert stored == actual
+    """The members figure of every subtree equals its active members, counted from the
+    rows, both live (pending changes included) and once folded."""
+    orgs = list(Org.objects.all())
+    live = live_subtree_totals(orgs, "members")
+    actual = {
+        org.pk: Member.objects.filter(
+            status=MemberStatus.ACTIVE, **{f"unit__ancestor_{org.depth}": org.pk}
+        ).count()
+        for org in orgs
+    }
+    assert live == actual
+    stats.fold_pending()
+    assert stats.rebuild(check=True) == []
 
 
 def counts(tree) -> dict[str, int]:

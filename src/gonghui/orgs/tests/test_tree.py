@@ -35,10 +35,13 @@ def test_subtree_member_counts(tree):
     assert selectors.subtree_member_count(tree.province) == 4
     assert selectors.subtree_member_count(tree.chengdu) == 3
     assert selectors.subtree_member_count(tree.cd_branch) == 1
-    assert selectors.subtree_member_counts_of_children(tree.province) == {
+    children = selectors.children_of(tree.province, tree.users["province_admin"])
+    assert {c.pk: c.subtree_members for c in children} == {
         tree.chengdu.pk: 3,
         tree.mianyang.pk: 1,
     }
+    assert {c.pk: c.subtree_orgs for c in children} == {tree.chengdu.pk: 6, tree.mianyang.pk: 4}
+    assert selectors.subtree_org_count(tree.province) == 11
 
 
 def test_kind_rules(tree):
