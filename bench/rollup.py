@@ -105,6 +105,7 @@ def bench_rollup(args: argparse.Namespace) -> dict[str, Any]:
             Path(f"{scratch}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(source, scratch)
         url = f"sqlite:///{scratch}"
+        run_gonghui(["migrate", "--noinput", "-v", "0"], "", database_url=url)
         where = f"a copy of {source.relative_to(REPO)}"
     else:
         if not db_exists(DB) or not query(DB, "SELECT EXISTS (SELECT 1 FROM orgs_org)")[0][0]:
@@ -113,6 +114,8 @@ def bench_rollup(args: argparse.Namespace) -> dict[str, Any]:
         drop_db(ROLLUP_DB)
         create_db(ROLLUP_DB, template=DB)
         url = f"{SERVER}/{ROLLUP_DB}"
+        # The code may have gained migrations since the demo was built (new apps' tables).
+        run_gonghui(["migrate", "--noinput", "-v", "0"], ROLLUP_DB)
         where = f"{ROLLUP_DB} (a copy of {DB})"
     copy_s = time.perf_counter() - started
     print(f"rollup: running in {where} ({copy_s:.1f} s to copy)", flush=True)
@@ -159,9 +162,12 @@ def build_sqlite_demo(path: Path, scale: str) -> None:
     run_gonghui(["demo", "--scale", scale], "", database_url=url)
     import sqlite3
 
-    with sqlite3.connect(tmp) as conn:  # fold the WAL into the file before copying it
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn = sqlite3.connect(tmp)  # fold the WAL into the file before copying it
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
     tmp.rename(path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
 
 
 # --- child: everything in one Django process (plus forked writers) -----------------------
@@ -180,6 +186,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--budget", type=float, default=15)
     opts = parser.parse_args(argv)
     os.environ["DATABASE_URL"] = opts.database_url
+    (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns without it
     import django
 
     django.setup()

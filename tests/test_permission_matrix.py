@@ -7,6 +7,7 @@ fails until it is added to OTHER_CITY_OBJECTS / OWN_CITY_OBJECTS below.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Q
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -22,6 +24,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from conftest import Tree, build_tree
 from gonghui.accounts.services import issue_api_token
 from gonghui.api.urls import api
+from gonghui.notices import services as notice_services
+from gonghui.notices.models import Dispatch, Notice, Reminder, Report
 from gonghui.orgs import services
 from gonghui.orgs.models import ImportJob, Member, MemberTransfer, Org, OrgKind, Role
 from gonghui.orgs.scoping import SYSTEM
@@ -69,6 +73,14 @@ def _objects(tree: Tree) -> Fixture:
     cd_job = ImportJob.objects.create(
         kind="members", org=tree.cd_union, user=tree.users["chengdu_admin"], file_name="cd.csv"
     )
+    my_notice, my_attachment, my_report = _notice_of(tree.mianyang, tree.my_union, "绵阳")
+    cd_notice, cd_attachment, cd_report = _notice_of(tree.chengdu, tree.cd_union, "成都")
+    # 成都's own copy of a provincial notice: the actions of a receiving union.
+    province_notice = notice_services.create_notice(
+        actor=SYSTEM, issuer=tree.province, title="省总工会通知", ack_due=DUE, report_due=DUE
+    )
+    notice_services.issue_notice(actor=SYSTEM, notice=province_notice)
+    cd_dispatch = Dispatch.objects.get(notice=province_notice, org=tree.chengdu)
     common = {"kind": "members", "decision": "accept"}
     other = {
         "org_id": tree.my_union.pk,
@@ -76,6 +88,10 @@ def _objects(tree: Tree) -> Fixture:
         "transfer_id": my_transfer.pk,
         "role_id": my_role.pk,
         "job_id": my_job.pk,
+        "notice_id": my_notice.pk,
+        "attachment_id": my_attachment.pk,
+        "dispatch_id": my_report.dispatch_id,
+        "report_id": my_report.pk,
         **common,
     }
     own = {
@@ -84,9 +100,35 @@ def _objects(tree: Tree) -> Fixture:
         "transfer_id": cd_transfer.pk,
         "role_id": cd_role.pk,
         "job_id": cd_job.pk,
+        "notice_id": cd_notice.pk,
+        "attachment_id": cd_attachment.pk,
+        "dispatch_id": cd_dispatch.pk,
+        "report_id": cd_report.pk,
         **common,
     }
     return Fixture(tree, other, own)
+
+
+DUE = datetime.date.today() + datetime.timedelta(days=10)
+
+
+def _notice_of(city: Org, union: Org, name: str) -> tuple[Any, Any, Any]:
+    """A notice of `city` with an attachment, sent down, and `union`'s report on it."""
+    notice = notice_services.create_notice(
+        actor=SYSTEM, issuer=city, title=f"{name}市总工会通知", ack_due=DUE, report_due=DUE
+    )
+    upload = SimpleUploadedFile(f"{name}.pdf", b"%PDF-1.4 test", content_type="application/pdf")
+    attachment = notice_services.add_attachment(actor=SYSTEM, notice=notice, upload=upload)
+    notice_services.issue_notice(actor=SYSTEM, notice=notice)
+    dispatch = Dispatch.objects.get(notice=notice, org=union)
+    report = notice_services.submit_report(
+        actor=SYSTEM,
+        dispatch=dispatch,
+        figures_values={},
+        narrative=f"{name}的报送",
+        submission_key=f"matrix-{name}",
+    )
+    return notice, attachment, report
 
 
 def mianyang_state(tree: Tree) -> list[Any]:
@@ -115,6 +157,22 @@ def mianyang_state(tree: Tree) -> list[Any]:
             .order_by("pk")
             .values_list("pk", "user_id", "kind", "org_only")
         ),
+        list(
+            Notice.objects.filter(issuer__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "title")
+        ),
+        list(
+            Dispatch.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "acknowledged_at", "report_status", "planned_at", "version")
+        ),
+        list(
+            Report.objects.filter(dispatch__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "reviewed_at")
+        ),
+        list(Reminder.objects.filter(dispatch__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
     ]
 
 
@@ -167,7 +225,17 @@ def route_params(pattern: URLPattern) -> list[str]:
 
 PAGES = page_routes()
 # URL parameters that name a row of some union's data.
-OBJECT_PARAMS = {"org_id", "member_id", "transfer_id", "role_id", "job_id"}
+OBJECT_PARAMS = {
+    "org_id",
+    "member_id",
+    "transfer_id",
+    "role_id",
+    "job_id",
+    "notice_id",
+    "attachment_id",
+    "dispatch_id",
+    "report_id",
+}
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
 

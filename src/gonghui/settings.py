@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "gonghui.accounts",
     "gonghui.audit",
     "gonghui.stats",
+    "gonghui.notices",
     "gonghui.api",
 ]
 
@@ -160,6 +161,17 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 GONGHUI_IMPORT_MAX_BYTES = 200 * 1024 * 1024
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# Email for reminders and other notifications: off unless configured.
+GONGHUI_EMAIL_NOTIFICATIONS = os.environ.get("GONGHUI_EMAIL_NOTIFICATIONS") == "1"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS") == "1"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gonghui@localhost")
+# Reminders go out this many days before a deadline (and again once it has passed).
+GONGHUI_REMIND_DAYS_BEFORE = int(os.environ.get("GONGHUI_REMIND_DAYS_BEFORE", "3"))
 
 LOGGING = {
     "version": 1,

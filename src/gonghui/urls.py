@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("gonghui.orgs.urls")),
     path("", include("gonghui.audit.urls")),
     path("", include("gonghui.stats.urls")),
+    path("", include("gonghui.notices.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -87,3 +87,22 @@ def create_worker_account(*, actor: Any, member: Member, username: str, password
         after={"username": username},
     )
     return user
+
+
+def notify(*, users: list[Any], title: str, body: str = "", link: str = "") -> int:
+    """Put a message in each user's inbox, and send it by email when email is configured
+    (GONGHUI_EMAIL_NOTIFICATIONS) and the user has an address. Returns the inbox count."""
+    from django.conf import settings
+    from django.core.mail import send_mass_mail
+
+    from gonghui.accounts.models import Notification
+
+    users = [u for u in users if u is not None]
+    Notification.objects.bulk_create(
+        [Notification(user=u, title=title[:200], body=body, link=link[:300]) for u in users]
+    )
+    if getattr(settings, "GONGHUI_EMAIL_NOTIFICATIONS", False):
+        messages = [(title, f"{body}\n\n{link}".strip(), None, [u.email]) for u in users if u.email]
+        if messages:
+            send_mass_mail(messages, fail_silently=True)
+    return len(users)

@@ -19,7 +19,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
+from gonghui.core.demo_steps import DemoContext, run_demo_steps
 from gonghui.orgs.bulk import allocate_ids, insert_objects, insert_rows
 from gonghui.orgs.identity import encrypt_id_number, id_check_char, id_number_hash, mask_id_number
 from gonghui.orgs.importing import name_keys
@@ -234,6 +236,7 @@ class DemoSummary:
 class DemoBuilder:
     def __init__(self, *, scale: str = "small", seed: int = 2026, province: str = "51"):
         self.scale = SCALES[scale]
+        self.seed = seed
         self.rng = random.Random(f"{seed}:{scale}:{province}")
         self.province = province
         self.ids = _IdBlock()
@@ -416,6 +419,17 @@ class DemoBuilder:
             self._flush(force=True)
             record_join_events()
             create_demo_accounts()
+        # What other apps add (a notice going down the tree, ...), registered by them.
+        with transaction.atomic():
+            run_demo_steps(
+                DemoContext(
+                    root=root,
+                    seed=self.seed,
+                    scale=self.scale.name,
+                    today=timezone.localdate(),
+                    progress=progress,
+                )
+            )
         # The figures: computed from the facts just written, as `rebuild_rollups` does.
         rebuild_rollups(check=False)
         return self.summary

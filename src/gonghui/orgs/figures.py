@@ -47,7 +47,16 @@ def register() -> None:
         "members.transferred_out": _("Transferred out"),
     }
     for order, (code, label) in enumerate(labels.items(), start=11):
-        register_metric(Metric(code, label, group_members, headline=False, order=order))
+        register_metric(
+            Metric(
+                code,
+                label,
+                group_members,
+                headline=False,
+                reportable=code == "members.joined",
+                order=order,
+            )
+        )
     for order, kind in enumerate(COUNTED_KINDS, start=20):
         register_metric(
             Metric(

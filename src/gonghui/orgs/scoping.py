@@ -35,6 +35,11 @@ class Perm:
     # Exporting personal data (ID numbers, phones) is its own grant on a role.
     MEMBER_EXPORT_PERSONAL = "member.export_personal"
     ROLE_MANAGE = "role.manage"
+    # Notices: issue from an org; handle one's own dispatch (acknowledge, relay, plan,
+    # report); review the reports of the unions directly below.
+    NOTICE_ISSUE = "notice.issue"
+    NOTICE_HANDLE = "notice.handle"
+    NOTICE_REVIEW = "notice.review"
     AUDIT_VIEW = "audit.view"
 
 
@@ -47,9 +52,21 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.MEMBER_CHANGE,
             Perm.ROLE_MANAGE,
             Perm.AUDIT_VIEW,
+            Perm.NOTICE_ISSUE,
+            Perm.NOTICE_HANDLE,
+            Perm.NOTICE_REVIEW,
         }
     ),
-    "staff": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW, Perm.MEMBER_CHANGE}),
+    "staff": frozenset(
+        {
+            Perm.ORG_VIEW,
+            Perm.MEMBER_VIEW,
+            Perm.MEMBER_CHANGE,
+            Perm.NOTICE_ISSUE,
+            Perm.NOTICE_HANDLE,
+            Perm.NOTICE_REVIEW,
+        }
+    ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),
     "editor": frozenset({Perm.ORG_VIEW}),
     "chief_editor": frozenset({Perm.ORG_VIEW}),
@@ -181,6 +198,22 @@ def can_in_subtree(user: Any, perm: str, org: Org) -> bool:
     if is_unrestricted(user):
         return True
     return any(perm in g.perms and not g.org_only and g.covers(org) for g in grants_for(user))
+
+
+def can_at(user: Any, perm: str, org: Org) -> bool:
+    """Whether the user holds `perm` through a role at `org` itself: a union acts on its
+    own dispatches (签收, 报送) through its own cadres, not through those above it."""
+    if is_unrestricted(user):
+        return True
+    return any(perm in g.perms and g.org_id == org.pk for g in grants_for(user))
+
+
+def require_at(user: Any, perm: str, org: Org) -> None:
+    if can_at(user, perm, org):
+        return
+    if can(user, Perm.ORG_VIEW, org):
+        raise PermissionDenied
+    raise Http404
 
 
 def has_any(user: Any, perm: str) -> bool:

@@ -61,3 +61,30 @@ def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def insert_new_marks(
+    table: str,
+    *,
+    metric: str,
+    key: int,
+    org_id: int,
+    day: object,
+    buckets: Sequence[str],
+) -> set[str]:
+    """Insert the distinct marks that do not exist yet; return the buckets inserted now.
+    A mark inserted meanwhile by a concurrent transaction is skipped (the insert waits
+    for it on the unique index), so each key counts once per bucket."""
+    if not buckets:
+        return set()
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(buckets))
+    params: list[Any] = []
+    for bucket in buckets:
+        params += [metric, bucket, key, org_id, day]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (metric, bucket, key, org_id, day) VALUES {rows} '
+            "ON CONFLICT (metric, bucket, key) DO NOTHING RETURNING bucket",
+            params,
+        )
+        return {row[0] for row in cursor.fetchall()}

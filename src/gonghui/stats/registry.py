@@ -7,9 +7,11 @@ Each domain app registers, in its AppConfig.ready():
   per day must be. `gonghui rebuild_rollups` recomputes everything from these, and
   `--check` compares them with what the incremental path produced.
 
-A *sum* source yields rows (r_org, r_day, r_value). A *distinct* source yields raw facts
-(r_key, r_org, r_day), e.g. (member, member's unit, day of a check-in); the figure is the
-number of distinct keys per bucket (all time, year, month), counted at the key's org.
+A *sum* source yields rows (r_org, r_day, r_value) for a named metric, or, named None,
+rows (r_org, r_metric, r_day, r_value) that carry their metric (a set per notice...).
+A *distinct* source yields raw facts (r_key, r_org, r_day), e.g. (member, member's unit,
+day of a check-in); the figure is the number of distinct keys per bucket (all time,
+year, month), counted at the key's org.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ class Metric:
     headline: bool = True
     # The denominator of a coverage ratio, e.g. members reached / members.
     coverage_of: str = ""
+    # Offered as a pre-filled figure in notice reports (counted over the notice's period).
+    reportable: bool = False
     order: int = 100
 
 
 @dataclass
 class Registry:
     metrics: dict[str, Metric] = field(default_factory=dict)
-    sum_sources: list[Callable[[], Iterable[tuple[str, QuerySet]]]] = field(default_factory=list)
+    sum_sources: list[Callable[[], Iterable[tuple[str | None, QuerySet]]]] = field(
+        default_factory=list
+    )
     distinct_sources: list[Callable[[], Iterable[tuple[str, QuerySet]]]] = field(
         default_factory=list
     )
@@ -59,7 +65,7 @@ def register_metric(metric: Metric) -> Metric:
     return metric
 
 
-def register_sum_source(source: Callable[[], Iterable[tuple[str, QuerySet]]]) -> None:
+def register_sum_source(source: Callable[[], Iterable[tuple[str | None, QuerySet]]]) -> None:
     registry.sum_sources.append(source)
 
 

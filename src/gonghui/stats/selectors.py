@@ -179,3 +179,34 @@ def live_subtree_figures(orgs: list[Org], metrics: list[str]) -> dict[int, dict[
 
 def live_subtree_totals(orgs: list[Org], metric: str) -> dict[int, int]:
     return {pk: values[metric] for pk, values in live_subtree_figures(orgs, [metric]).items()}
+
+
+def period_total(org: Org, metric: Metric, *, start: datetime.date, end: datetime.date) -> int:
+    """The change of a figure in `org`'s subtree over [start, end], exact now (folded
+    per-day totals plus what is still pending). Distinct metrics count the keys first
+    counted in those days (all-time bucket)."""
+    name = stored_name(metric)
+    col = ancestor_field(org.depth)
+    if org.depth <= TREND_DEPTH:
+        folded_sql = (
+            f'SELECT value FROM "{SubtreeDayCount._meta.db_table}" '
+            "WHERE org_id = %s AND metric = %s AND day >= %s AND day <= %s"
+        )
+        folded_params: list[Any] = [org.pk, name, start, end]
+    else:
+        folded_sql = (
+            f'SELECT c.value FROM "{OrgDayCount._meta.db_table}" c '
+            f'JOIN "{Org._meta.db_table}" o ON o.id = c.org_id '
+            f'WHERE o."{col}" = %s AND c.metric = %s AND c.day >= %s AND c.day <= %s'
+        )
+        folded_params = [org.pk, name, start, end]
+    pending_sql = (
+        f'SELECT f.delta FROM "{FactDelta._meta.db_table}" f '
+        f'JOIN "{Org._meta.db_table}" o ON o.id = f.org_id '
+        f'WHERE o."{col}" = %s AND f.metric = %s AND f.day >= %s AND f.day <= %s'
+    )
+    sql = f"SELECT SUM(value) FROM ({folded_sql} UNION ALL {pending_sql}) t"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*folded_params, org.pk, name, start, end])
+        row = cursor.fetchone()
+    return int(row[0] or 0)

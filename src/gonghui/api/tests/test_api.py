@@ -308,6 +308,21 @@ def test_openapi_schema_lists_the_paths(client):
         "/api/stats/orgs/{org_id}",
         "/api/stats/orgs/{org_id}/children",
         "/api/stats/orgs/{org_id}/trend",
+        "/api/notices",
+        "/api/notices/inbox",
+        "/api/notices/{notice_id}",
+        "/api/notices/{notice_id}/issue",
+        "/api/notices/{notice_id}/close",
+        "/api/notices/{notice_id}/supervision/{org_id}",
+        "/api/notices/{notice_id}/supervision/{org_id}/late",
+        "/api/notices/{notice_id}/remind",
+        "/api/notices/dispatches/{dispatch_id}",
+        "/api/notices/dispatches/{dispatch_id}/acknowledge",
+        "/api/notices/dispatches/{dispatch_id}/relay",
+        "/api/notices/dispatches/{dispatch_id}/plan",
+        "/api/notices/dispatches/{dispatch_id}/prefill",
+        "/api/notices/dispatches/{dispatch_id}/report",
+        "/api/notices/reports/{report_id}/review",
     }
     assert set(schema["paths"]["/api/orgs/{org_id}"]) == {"get", "patch"}
     assert set(schema["paths"]["/api/orgs/{org_id}/children"]) == {"get", "post"}

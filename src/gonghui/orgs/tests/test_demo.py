@@ -69,6 +69,10 @@ def canonical_dump():
 
 
 def wipe():
+    # The demo's notice (a registered demo step) holds on to the unions it went to.
+    from gonghui.notices.models import Notice
+
+    Notice.objects.all().delete()
     Member.objects.all().delete()
     for depth in reversed(range(MAX_DEPTH)):
         Org.objects.filter(depth=depth).delete()

@@ -1,0 +1,90 @@
+"""The deadline sweep (run by `gonghui worker`): marks late dispatches overdue, so the
+supervision figures count them, and reminds unions before and at their deadlines."""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from gonghui.notices import figures
+from gonghui.notices.models import Dispatch, NoticeStatus, Reminder, ReminderKind
+from gonghui.notices.services import _send_reminder
+from gonghui.stats import services as stats
+
+CHUNK = 5000
+
+
+def _mark_overdue(today: datetime.date, kind: str) -> int:
+    """Flag the late, undone dispatches of open notices; one figure change per org."""
+    if kind == ReminderKind.ACK:
+        late = Dispatch.objects.filter(
+            ack_due__lt=today, acknowledged_at__isnull=True, ack_overdue=False
+        )
+        flag, step = "ack_overdue", "ack_overdue"
+    else:
+        late = Dispatch.objects.filter(
+            report_due__lt=today, reported_at__isnull=True, report_overdue=False
+        )
+        flag, step = "report_overdue", "report_overdue"
+    late = late.filter(notice__status=NoticeStatus.ISSUED)
+    marked = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                late.select_for_update(skip_locked=True, of=("self",))
+                .select_related("notice")
+                .only("id", "org_id", "notice__id", "notice__issued_at")[:CHUNK]
+            )
+            if not rows:
+                return marked
+            Dispatch.objects.filter(pk__in=[d.pk for d in rows]).update(**{flag: True})
+            counts: Counter[tuple[int, str, datetime.date]] = Counter()
+            for d in rows:
+                counts[
+                    (d.org_id, figures.metric(d.notice_id, step), figures.fact_day(d.notice))
+                ] += 1
+            stats.emit_counts(counts)
+            marked += len(rows)
+
+
+def _remind(today: datetime.date, days_before: int) -> int:
+    """One reminder per dispatch and deadline: `days_before` days ahead, and once late."""
+    sent = 0
+    soon = today + datetime.timedelta(days=days_before)
+    for kind, due_field, done_field in (
+        (ReminderKind.ACK, "ack_due", "acknowledged_at"),
+        (ReminderKind.REPORT, "report_due", "reported_at"),
+    ):
+        pending = Dispatch.objects.filter(
+            notice__status=NoticeStatus.ISSUED, **{f"{done_field}__isnull": True}
+        ).select_related("notice", "org")
+        for label, window in (
+            ("soon", {f"{due_field}__gte": today, f"{due_field}__lte": soon}),
+            ("late", {f"{due_field}__lt": today}),
+        ):
+            for dispatch in pending.filter(**window).iterator(chunk_size=CHUNK):
+                due = getattr(dispatch, due_field)
+                key = f"auto:{kind}:{due}:{label}"
+                with transaction.atomic():
+                    reminder, created = Reminder.objects.get_or_create(
+                        dispatch=dispatch, key=key, defaults={"kind": kind}
+                    )
+                    if created:
+                        reminder.recipients = _send_reminder(dispatch, kind)
+                        reminder.save(update_fields=["recipients"])
+                        sent += 1
+    return sent
+
+
+def run_sweep(today: datetime.date | None = None) -> dict[str, Any]:
+    today = today or timezone.localdate()
+    return {
+        "ack_overdue": _mark_overdue(today, ReminderKind.ACK),
+        "report_overdue": _mark_overdue(today, ReminderKind.REPORT),
+        "reminders": _remind(today, settings.GONGHUI_REMIND_DAYS_BEFORE),
+    }
