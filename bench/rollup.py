@@ -471,7 +471,10 @@ class Run:
             pending: list[int] = []
             while time.monotonic() < running["start_at"]:
                 time.sleep(0.05)
-            while any(p.is_alive() for p in running["procs"]):
+            # Until the writers' time is up (not until they exit: a writer's results wait
+            # in the queue's pipe, which only collect() drains).
+            until = running["start_at"] + opts.seconds
+            while time.monotonic() < until:
                 for level, org in self.orgs.items():
                     t0 = time.perf_counter()
                     self.engine_read(org)

@@ -20,9 +20,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Q
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from conftest import Tree, build_tree
 from gonghui.accounts.services import issue_api_token
+from gonghui.activities import services as activity_services
+from gonghui.activities.models import Activity, CheckIn, Evidence, Registration
 from gonghui.api.urls import api
 from gonghui.notices import services as notice_services
 from gonghui.notices.models import Dispatch, Notice, Reminder, Report
@@ -81,6 +84,8 @@ def _objects(tree: Tree) -> Fixture:
     )
     notice_services.issue_notice(actor=SYSTEM, notice=province_notice)
     cd_dispatch = Dispatch.objects.get(notice=province_notice, org=tree.chengdu)
+    my_activity, my_registration, my_evidence = _activity_of(tree, tree.my_union, "绵阳")
+    cd_activity, cd_registration, cd_evidence = _activity_of(tree, tree.cd_union, "成都")
     common = {"kind": "members", "decision": "accept"}
     other = {
         "org_id": tree.my_union.pk,
@@ -92,6 +97,10 @@ def _objects(tree: Tree) -> Fixture:
         "attachment_id": my_attachment.pk,
         "dispatch_id": my_report.dispatch_id,
         "report_id": my_report.pk,
+        "activity_id": my_activity.pk,
+        "registration_id": my_registration.pk,
+        "evidence_id": my_evidence.pk,
+        "token": activity_services.qr_token(my_activity),
         **common,
     }
     own = {
@@ -104,12 +113,37 @@ def _objects(tree: Tree) -> Fixture:
         "attachment_id": cd_attachment.pk,
         "dispatch_id": cd_dispatch.pk,
         "report_id": cd_report.pk,
+        "activity_id": cd_activity.pk,
+        "registration_id": cd_registration.pk,
+        "evidence_id": cd_evidence.pk,
+        "token": activity_services.qr_token(cd_activity),
         **common,
     }
     return Fixture(tree, other, own)
 
 
 DUE = datetime.date.today() + datetime.timedelta(days=10)
+
+
+def _activity_of(tree: Tree, union: Org, name: str) -> tuple[Any, Any, Any]:
+    """A lecture at `union`, open for check-in, with a registration and a photo."""
+    now = timezone.now()
+    activity = activity_services.schedule_activity(
+        SYSTEM,
+        org=union,
+        data=activity_services.ActivityInput(
+            kind="lecture",
+            title=f"{name}宣讲",
+            starts_at=now + datetime.timedelta(minutes=30),
+            ends_at=now + datetime.timedelta(hours=2),
+            place=f"{name}会议室",
+        ),
+    )
+    member = Member.objects.filter(unit=union).order_by("pk").last()
+    registration = activity_services.register(SYSTEM, activity, member)
+    photo = SimpleUploadedFile(f"{name}.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+    evidence = activity_services.add_evidence(SYSTEM, activity, upload=photo, kind="photo")
+    return activity, registration, evidence
 
 
 def _notice_of(city: Org, union: Org, name: str) -> tuple[Any, Any, Any]:
@@ -173,6 +207,18 @@ def mianyang_state(tree: Tree) -> list[Any]:
             .values_list("pk", "status", "reviewed_at")
         ),
         list(Reminder.objects.filter(dispatch__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        list(
+            Activity.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "title", "qr_secret", "starts_at")
+        ),
+        list(
+            Registration.objects.filter(activity__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status")
+        ),
+        list(CheckIn.objects.filter(activity__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        list(Evidence.objects.filter(activity__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
     ]
 
 
@@ -215,6 +261,8 @@ def page_routes() -> list[URLPattern]:
             continue
         if pattern.name.startswith("django") or "static" in pattern.name:
             continue
+        # The name to reverse: namespaced for apps with an app_name (activities:mine).
+        pattern.qualified_name = f"{namespace}:{pattern.name}" if namespace else pattern.name
         routes.append(pattern)
     return routes
 
@@ -235,6 +283,9 @@ OBJECT_PARAMS = {
     "attachment_id",
     "dispatch_id",
     "report_id",
+    "activity_id",
+    "registration_id",
+    "evidence_id",
 }
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
@@ -257,12 +308,12 @@ def matrix(db) -> Fixture:
     return _objects(build_tree())
 
 
-@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.qualified_name)
 def test_a_chengdu_cadre_gets_404_for_mianyang_objects(matrix, pattern):
     tree = matrix.tree
     client = Client()
     client.force_login(tree.users["chengdu_admin"])
-    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.other))
+    url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, matrix.other))
     before = mianyang_state(tree)
     for method in ("get", "post"):
         response = getattr(client, method)(url, {"note": "x", "reason": "x", "name": "x"})
@@ -273,13 +324,13 @@ def test_a_chengdu_cadre_gets_404_for_mianyang_objects(matrix, pattern):
     assert mianyang_state(tree) == before
 
 
-@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.qualified_name)
 def test_the_same_route_works_for_own_objects(matrix, pattern):
     """The control: the 404 above comes from scoping, not from a broken route."""
     tree = matrix.tree
     client = Client()
     client.force_login(tree.users["chengdu_admin"])
-    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.own))
+    url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, matrix.own))
     response = client.get(url)
     if response.status_code == 405:  # POST-only actions
         response = client.post(url, {"note": "ok"})
@@ -290,7 +341,7 @@ def test_the_same_route_works_for_own_objects(matrix, pattern):
         assert response.status_code == 200, f"GET {url}: {response.status_code}"
 
 
-@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.qualified_name)
 @pytest.mark.parametrize("username", ["nobody", "worker"])
 def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
     tree = matrix.tree
@@ -300,8 +351,28 @@ def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
         kwargs = _kwargs(pattern, values)
         if username == "worker" and pattern.name == "member_detail":
             continue  # checked below: a worker sees their own record only
-        response = client.get(reverse(pattern.name, kwargs=kwargs))
+        if username == "worker" and values is matrix.own and pattern.name in WORKER_PAGES:
+            continue  # the worker is in the audience of 成都's activity: see below
+        response = client.get(reverse(pattern.qualified_name, kwargs=kwargs))
         assert response.status_code in (404, 405), f"{pattern.name} {kwargs}"
+
+
+# Activity pages a worker uses for activities whose audience includes them.
+WORKER_PAGES = {"detail", "register", "cancel_registration", "my_registration"}
+
+
+def test_a_worker_sees_activities_of_their_audience_only(matrix):
+    tree = matrix.tree
+    client = Client()
+    client.force_login(tree.users["worker"])
+    own = client.get(
+        reverse("activities:detail", kwargs={"activity_id": matrix.own["activity_id"]})
+    )
+    assert own.status_code == 200
+    other = matrix.other["activity_id"]
+    assert (
+        client.get(reverse("activities:detail", kwargs={"activity_id": other})).status_code == 404
+    )
 
 
 def test_a_worker_sees_only_their_own_member_record(matrix):
@@ -315,12 +386,12 @@ def test_a_worker_sees_only_their_own_member_record(matrix):
     assert other.status_code == 404
 
 
-@pytest.mark.parametrize("pattern", PAGES_WITHOUT_OBJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("pattern", PAGES_WITHOUT_OBJECTS, ids=lambda p: p.qualified_name)
 def test_lists_and_searches_never_show_mianyang(matrix, pattern):
     tree = matrix.tree
     client = Client()
     client.force_login(tree.users["chengdu_admin"])
-    url = reverse(pattern.name, kwargs=_kwargs(pattern, matrix.other))
+    url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, matrix.other))
     for query in ({}, {"q": "my"}, {"q": "绵阳"}, {"q": "长虹"}, {"q": "刘芳"}, {"q": "5678"}):
         response = client.get(url, query, follow=True)
         assert response.status_code in (200, 404), f"{url} {query}"
@@ -404,6 +475,10 @@ def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, 
             from conftest import make_id_number
 
             body[name] = make_id_number(region="510703", seq=901)
+        elif prop.get("format") == "date-time" or any(
+            p.get("format") == "date-time" for p in prop.get("anyOf", [])
+        ):
+            body[name] = "2026-01-05T09:00:00+08:00"
         elif prop.get("format") == "date" or any(
             p.get("format") == "date" for p in prop.get("anyOf", [])
         ):

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "gonghui.audit",
     "gonghui.stats",
     "gonghui.notices",
+    "gonghui.activities",
     "gonghui.api",
 ]
 

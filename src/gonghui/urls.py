@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("gonghui.audit.urls")),
     path("", include("gonghui.stats.urls")),
     path("", include("gonghui.notices.urls")),
+    path("", include("gonghui.activities.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

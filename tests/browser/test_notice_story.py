@@ -177,7 +177,8 @@ def test_the_notice_goes_down_and_the_province_watches_it(page, live_server, liv
     page.click("#submit-report")
     assert "已报送，等待上级审核。" in page.locator(".messages").inner_text()
     report = Report.objects.get()
-    assert report.figures == {"members.joined": 3}
+    assert report.figures["members.joined"] == 3
+    assert report.figures["activities.held"] == 0
     assert [e.name for e in report.evidence.all()] == ["签到表.pdf"]
     shoot(page, "dispatch-reported")
 

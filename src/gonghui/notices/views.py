@@ -543,16 +543,22 @@ def _dispatch_page(
     )
     if can_review and review_form is None:
         review_form = ReviewForm()
+    chain = selectors.relay_chain(d)
+    own_relay_requirements = list(own_relay.requirements.all()) if own_relay else []
+    _show_reach(d, [r for step in chain for r in step.requirements] + own_relay_requirements)
     context = {
         "d": d,
         "notice": notice,
         "org": d.org,
         "trail": org_selectors.breadcrumb(d.org),
         "badges": dispatch_badges(d, timezone.localdate()),
-        "chain": selectors.relay_chain(d),
+        "chain": chain,
         "own_relay": own_relay,
-        "own_relay_requirements": list(own_relay.requirements.all()) if own_relay else [],
+        "own_relay_requirements": own_relay_requirements,
         "attachments": list(notice.attachments.all()),
+        "schedule_org": d.org
+        if is_open and d.org.is_active and scoping.can(user, Perm.ACTIVITY_MANAGE, d.org)
+        else None,
         "can_handle": act,
         "can_relay": act and own_relay is None and has_below,
         "can_supervise": has_below,
@@ -565,6 +571,16 @@ def _dispatch_page(
         "latest": latest,
     }
     return render(request, "notices/dispatch_detail.html", context, status=status)
+
+
+def _show_reach(d: Dispatch, requirements: list[Any]) -> None:
+    """Under each requirement: what the activities linked to it reached in the union's
+    subtree (from the roll-ups, one statement)."""
+    from gonghui.activities.selectors import reach_of_requirements
+
+    reach = reach_of_requirements([r.pk for r in requirements], d.org)
+    for r in requirements:
+        r.reach = reach[r.pk]
 
 
 @login_required

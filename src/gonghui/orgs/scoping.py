@@ -40,6 +40,8 @@ class Perm:
     NOTICE_ISSUE = "notice.issue"
     NOTICE_HANDLE = "notice.handle"
     NOTICE_REVIEW = "notice.review"
+    # Activities: schedule, take attendance, mark held or cancelled.
+    ACTIVITY_MANAGE = "activity.manage"
     AUDIT_VIEW = "audit.view"
 
 
@@ -55,6 +57,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_ISSUE,
             Perm.NOTICE_HANDLE,
             Perm.NOTICE_REVIEW,
+            Perm.ACTIVITY_MANAGE,
         }
     ),
     "staff": frozenset(
@@ -65,6 +68,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_ISSUE,
             Perm.NOTICE_HANDLE,
             Perm.NOTICE_REVIEW,
+            Perm.ACTIVITY_MANAGE,
         }
     ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),

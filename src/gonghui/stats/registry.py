@@ -31,6 +31,8 @@ class Metric:
     group: str | Promise
     description: str | Promise = ""
     distinct: bool = False
+    # What a distinct metric's keys are: "member" keys move with a member's transfer.
+    keyed_by: str = "member"
     # Shown among the headline figures and in the children table.
     headline: bool = True
     # The denominator of a coverage ratio, e.g. members reached / members.
@@ -46,9 +48,12 @@ class Registry:
     sum_sources: list[Callable[[], Iterable[tuple[str | None, QuerySet]]]] = field(
         default_factory=list
     )
-    distinct_sources: list[Callable[[], Iterable[tuple[str, QuerySet]]]] = field(
+    distinct_sources: list[Callable[[], Iterable[tuple[str | None, QuerySet]]]] = field(
         default_factory=list
     )
+    # Distinct metrics not registered one by one (one per notice requirement...) say here
+    # whether their keys are members.
+    member_keyed_matchers: list[Callable[[str], bool]] = field(default_factory=list)
 
     def add_metric(self, metric: Metric) -> None:
         self.metrics[metric.code] = metric
@@ -69,7 +74,9 @@ def register_sum_source(source: Callable[[], Iterable[tuple[str | None, QuerySet
     registry.sum_sources.append(source)
 
 
-def register_distinct_source(source: Callable[[], Iterable[tuple[str, QuerySet]]]) -> None:
+def register_distinct_source(
+    source: Callable[[], Iterable[tuple[str | None, QuerySet]]],
+) -> None:
     registry.distinct_sources.append(source)
 
 
@@ -81,3 +88,15 @@ def buckets_for(day: datetime.date) -> list[str]:
 def bucket_metric(metric: str, bucket: str) -> str:
     """The stored figure of a distinct metric in one bucket, e.g. members_reached@y2026."""
     return f"{metric}@{bucket}"
+
+
+def register_member_keyed(matcher: Callable[[str], bool]) -> None:
+    registry.member_keyed_matchers.append(matcher)
+
+
+def is_member_keyed(metric: str) -> bool:
+    """Whether a distinct metric's keys are members (they follow a member who moves)."""
+    known = registry.metrics.get(metric)
+    if known is not None:
+        return known.distinct and known.keyed_by == "member"
+    return any(matcher(metric) for matcher in registry.member_keyed_matchers)

@@ -28,7 +28,7 @@ from gonghui.stats.models import (
     SubtreeCount,
     SubtreeDayCount,
 )
-from gonghui.stats.registry import bucket_metric, buckets_for, registry
+from gonghui.stats.registry import bucket_metric, buckets_for, is_member_keyed, registry
 
 FOLD_BATCH = 20_000
 
@@ -46,38 +46,54 @@ def emit(*, metric: str, org_id: int, day: datetime.date, delta: int = 1) -> Non
 
 def emit_counts(counts: Mapping[CountKey, int]) -> None:
     """Many changes at once (imports, bulk moves), already summed per (org, metric, day)."""
-    insert_rows(
-        FactDelta,
-        [
-            {"org_id": org_id, "metric": metric, "day": day, "delta": delta}
-            for (org_id, metric, day), delta in counts.items()
-            if delta
-        ],
-    )
+    rows = [
+        {"org_id": org_id, "metric": metric, "day": day, "delta": delta}
+        for (org_id, metric, day), delta in counts.items()
+        if delta
+    ]
+    if len(rows) <= 50:
+        # A handful (one check-in): one multi-row INSERT is cheaper than a COPY.
+        FactDelta.objects.bulk_create([FactDelta(**row) for row in rows])
+    else:
+        insert_rows(FactDelta, rows)
 
 
-def mark_distinct(*, metric: str, key: int, org_id: int, day: datetime.date) -> list[str]:
+def mark_distinct(
+    *,
+    metric: str,
+    key: int,
+    org_id: int,
+    day: datetime.date,
+    counts: Counter[CountKey] | None = None,
+    live: bool = False,
+) -> list[str]:
     """Count `key` once per bucket of `day` for `metric`; returns the buckets where this
     was its first fact. Retries and repeats count nothing more.
 
-    The hot path of every check-in: one read of the key's marks, one insert of the missing
-    ones (ON CONFLICT DO NOTHING: a concurrent first fact waits on the unique index and
-    then counts nothing), one insert of the figure changes.
+    The figure changes go into `counts` when given (the caller writes them with its other
+    facts in one statement), else they are written here. `live`: the caller guarantees no
+    fact of this metric is dated after `day` (a check-in happening now), so no existing
+    mark can be later and the read of the key's marks is skipped: one INSERT … ON CONFLICT
+    DO NOTHING (a concurrent first fact waits on the unique index, then counts nothing).
     """
     buckets = buckets_for(day)
-    existing = {
-        bucket: (mark_org, mark_day)
-        for bucket, mark_org, mark_day in DistinctMark.objects.filter(
-            metric=metric, key=key, bucket__in=buckets
-        ).values_list("bucket", "org_id", "day")
-    }
-    missing = [b for b in buckets if b not in existing]
+    own: Counter[CountKey] = Counter() if counts is None else counts
+    if live:
+        existing: dict[str, tuple[int, datetime.date]] = {}
+        missing = buckets
+    else:
+        existing = {
+            bucket: (mark_org, mark_day)
+            for bucket, mark_org, mark_day in DistinctMark.objects.filter(
+                metric=metric, key=key, bucket__in=buckets
+            ).values_list("bucket", "org_id", "day")
+        }
+        missing = [b for b in buckets if b not in existing]
     first = backend.insert_new_marks(
         DistinctMark._meta.db_table, metric=metric, key=key, org_id=org_id, day=day, buckets=missing
     )
-    counts: Counter[CountKey] = Counter()
     for bucket in first:
-        counts[(org_id, bucket_metric(metric, bucket), day)] += 1
+        own[(org_id, bucket_metric(metric, bucket), day)] += 1
     earlier = [b for b, (_org, mark_day) in existing.items() if mark_day > day]
     if earlier:
         # A fact recorded late (an attendance sheet uploaded afterwards) that happened
@@ -86,24 +102,25 @@ def mark_distinct(*, metric: str, key: int, org_id: int, day: datetime.date) -> 
             metric=metric, key=key, bucket__in=earlier, day__gt=day
         ):
             name = bucket_metric(metric, mark.bucket)
-            counts[(mark.org_id, name, mark.day)] -= 1
-            counts[(mark.org_id, name, day)] += 1
+            own[(mark.org_id, name, mark.day)] -= 1
+            own[(mark.org_id, name, day)] += 1
             DistinctMark.objects.filter(pk=mark.pk).update(day=day)
-    if counts:
-        FactDelta.objects.bulk_create(
-            [FactDelta(org_id=o, metric=m, day=d, delta=v) for (o, m, d), v in counts.items() if v]
-        )
+    if counts is None:
+        emit_counts(own)
     return [b for b in buckets if b in first]
 
 
 def move_distinct_keys(*, key: int, to_org_id: int, metrics: Iterable[str] | None = None) -> int:
-    """A member moved: everything they were counted in moves with them."""
+    """A member moved: everything they were counted in moves with them (the metrics
+    whose keys are members; others share the key space, e.g. units keyed by org id)."""
     marks = DistinctMark.objects.select_for_update().filter(key=key).exclude(org_id=to_org_id)
     if metrics is not None:
         marks = marks.filter(metric__in=list(metrics))
     counts: Counter[CountKey] = Counter()
     moved = []
     for mark in marks:
+        if metrics is None and not is_member_keyed(mark.metric):
+            continue
         name = bucket_metric(mark.metric, mark.bucket)
         counts[(mark.org_id, name, mark.day)] -= 1
         counts[(to_org_id, name, mark.day)] += 1
@@ -112,6 +129,56 @@ def move_distinct_keys(*, key: int, to_org_id: int, metrics: Iterable[str] | Non
         DistinctMark.objects.filter(pk__in=moved).update(org_id=to_org_id)
         emit_counts(counts)
     return len(moved)
+
+
+def recount_distinct(
+    *, metric: str, keys: Iterable[int], facts: Iterable[tuple[int, int, datetime.date]]
+) -> int:
+    """Facts of `keys` were withdrawn (a cancelled activity): make their marks what the
+    remaining `facts` (key, org id, day) say, the earliest fact per bucket. Returns how
+    many marks changed."""
+    keys = list(keys)
+    if not keys:
+        return 0
+    wanted: dict[tuple[int, str], tuple[int, datetime.date]] = {}
+    for key, org_id, day in facts:
+        for bucket in buckets_for(day):
+            current = wanted.get((key, bucket))
+            if current is None or day < current[1]:
+                wanted[(key, bucket)] = (org_id, day)
+    counts: Counter[CountKey] = Counter()
+    changed = 0
+    existing = {
+        (mark.key, mark.bucket): mark
+        for mark in DistinctMark.objects.select_for_update().filter(metric=metric, key__in=keys)
+    }
+    for (key, bucket), mark in existing.items():
+        name = bucket_metric(metric, bucket)
+        target = wanted.get((key, bucket))
+        if target == (mark.org_id, mark.day):
+            continue
+        counts[(mark.org_id, name, mark.day)] -= 1
+        changed += 1
+        if target is None:
+            DistinctMark.objects.filter(pk=mark.pk).delete()
+        else:
+            counts[(target[0], name, target[1])] += 1
+            DistinctMark.objects.filter(pk=mark.pk).update(org_id=target[0], day=target[1])
+    for (key, bucket), (org_id, day) in wanted.items():
+        if (key, bucket) in existing:
+            continue
+        if backend.insert_new_marks(
+            DistinctMark._meta.db_table,
+            metric=metric,
+            key=key,
+            org_id=org_id,
+            day=day,
+            buckets=[bucket],
+        ):
+            counts[(org_id, bucket_metric(metric, bucket), day)] += 1
+            changed += 1
+    emit_counts(counts)
+    return changed
 
 
 # --- folding ----------------------------------------------------------------------------
@@ -356,9 +423,21 @@ def _expected_own_counts() -> None:
                 f"SELECT q.r_org, %s, q.r_day, q.r_value FROM ({sql}) q",
                 (metric, *params),
             )
+    backend.create_temp_table(
+        "gh_marks_raw",
+        "metric varchar(60), bucket varchar(16), key bigint, org_id bigint, day date",
+    )
     for source in registry.distinct_sources:
         for metric, queryset in source():
             _expected_marks(metric, queryset)
+    # One mark per key and bucket, however many sources name the key (an activity reaches
+    # a unit by being held there and by its members attending). A key's org is the same in
+    # every fact of one metric.
+    backend.execute(
+        "INSERT INTO gh_marks (metric, bucket, key, org_id, day) "
+        "SELECT metric, bucket, key, MIN(org_id), MIN(day) FROM gh_marks_raw "
+        "GROUP BY metric, bucket, key"
+    )
     backend.execute(
         "INSERT INTO gh_own (org_id, metric, day, value) "
         "SELECT org_id, metric || '@' || bucket, day, COUNT(*) FROM gh_marks "
@@ -366,8 +445,9 @@ def _expected_own_counts() -> None:
     )
 
 
-def _expected_marks(metric: str, queryset: Any) -> None:
-    """Distinct facts (r_key, r_org, r_day) to first-day marks per bucket."""
+def _expected_marks(metric: str | None, queryset: Any) -> None:
+    """Distinct facts (r_key, r_org, r_day) to first-day marks per bucket; with metric
+    None the facts carry their own (r_metric: a figure per notice requirement...)."""
     from django.db.models import CharField, Min, Value
     from django.db.models.functions import Cast, Concat, ExtractMonth, ExtractYear, LPad
 
@@ -379,6 +459,20 @@ def _expected_marks(metric: str, queryset: Any) -> None:
         "month": Concat(Value("m"), year, Value("-"), month, output_field=CharField()),
     }
     for expression in buckets.values():
+        if metric is None:
+            grouped = (
+                queryset.annotate(r_bucket=expression)
+                .values("r_metric", "r_key", "r_org", "r_bucket")
+                .annotate(r_first=Min("r_day"))
+                .values_list("r_metric", "r_bucket", "r_key", "r_org", "r_first")
+            )
+            sql, params = _compile(grouped)
+            backend.execute(
+                "INSERT INTO gh_marks_raw (metric, bucket, key, org_id, day) "
+                f"SELECT q.r_metric, q.r_bucket, q.r_key, q.r_org, q.r_first FROM ({sql}) q",
+                params,
+            )
+            continue
         grouped = (
             queryset.annotate(r_bucket=expression)
             .values("r_key", "r_org", "r_bucket")
@@ -387,7 +481,7 @@ def _expected_marks(metric: str, queryset: Any) -> None:
         )
         sql, params = _compile(grouped)
         backend.execute(
-            "INSERT INTO gh_marks (metric, bucket, key, org_id, day) "
+            "INSERT INTO gh_marks_raw (metric, bucket, key, org_id, day) "
             f"SELECT %s, q.r_bucket, q.r_key, q.r_org, q.r_first FROM ({sql}) q",
             (metric, *params),
         )
@@ -502,6 +596,6 @@ def rebuild(*, check: bool, limit: int = 50) -> list[Difference]:
         )
         _record_fold(0)
         if connection.vendor == "sqlite":
-            for name in ("gh_own", "gh_marks", "gh_sub", "gh_sub_day"):
+            for name in ("gh_own", "gh_marks", "gh_marks_raw", "gh_sub", "gh_sub_day"):
                 backend.execute(f'DROP TABLE IF EXISTS "{name}"')
     return differences

@@ -323,6 +323,18 @@ def test_openapi_schema_lists_the_paths(client):
         "/api/notices/dispatches/{dispatch_id}/prefill",
         "/api/notices/dispatches/{dispatch_id}/report",
         "/api/notices/reports/{report_id}/review",
+        "/api/activities",
+        "/api/activities/for-me",
+        "/api/activities/mine/attended",
+        "/api/activities/check-in",
+        "/api/activities/{activity_id}",
+        "/api/activities/{activity_id}/held",
+        "/api/activities/{activity_id}/cancel",
+        "/api/activities/{activity_id}/registrations",
+        "/api/activities/{activity_id}/registrations/{registration_id}",
+        "/api/activities/{activity_id}/check-in",
+        "/api/activities/{activity_id}/checkins",
+        "/api/activities/{activity_id}/qr",
     }
     assert set(schema["paths"]["/api/orgs/{org_id}"]) == {"get", "patch"}
     assert set(schema["paths"]["/api/orgs/{org_id}/children"]) == {"get", "post"}

@@ -611,7 +611,8 @@ def test_report_is_prefilled_from_records_and_a_double_submit_makes_one(tree):
     second = client.post(url, data)
     assert first.status_code == second.status_code == 302
     report = Report.objects.get()
-    assert report.figures == {"members.joined": 5}
+    assert report.figures["members.joined"] == 5
+    assert report.figures["activities.held"] == 0  # pre-filled from the (empty) records
     assert report.narrative == "举办宣讲 2 场，覆盖全体会员"
     assert [e.name for e in report.evidence.all()] == ["签到表.pdf"]
     d.refresh_from_db()
@@ -871,6 +872,10 @@ def test_ledger_has_one_row_per_union_with_the_chain_and_the_latest_figures(tree
         "签收逾期",
         "报送逾期",
         "入会",
+        "开展活动",
+        "参与人次",
+        "覆盖会员",
+        "覆盖基层工会",
     )
     assert [r[7] for r in rows[1:]] == [
         "5101",
@@ -891,7 +896,7 @@ def test_ledger_has_one_row_per_union_with_the_chain_and_the_latest_figures(tree
     )
     assert union[6] == "基层工会" and union[8].date() == day(5)
     assert union[9] is not None and union[10] == "是" and union[12] == "已提交"
-    assert union[15:] == ("否", "否", 3)
+    assert union[15:18] == ("否", "否", 3)
     team = rows[6]
     assert team[:6] == (
         "成都市总工会",

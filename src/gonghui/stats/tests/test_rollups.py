@@ -17,9 +17,11 @@ from gonghui.orgs.models import Member, MemberEvent, MemberEventKind, Org, OrgKi
 from gonghui.orgs.scoping import SYSTEM
 from gonghui.stats import services as stats
 from gonghui.stats.models import FactDelta, OrgDayCount, SubtreeCount, SubtreeDayCount
-from gonghui.stats.registry import register_distinct_source, registry
+from gonghui.stats.registry import register_distinct_source, register_member_keyed, registry
 
 JOINERS = "test.joiners"
+# Its keys are members: transfers move them.
+register_member_keyed(lambda metric: metric == JOINERS)
 
 
 def _joiner_facts():
