@@ -1,7 +1,8 @@
 """Benchmarks of Gonghui at Sichuan scale, run by hand (`make bench`), never as tests.
 
-    python bench/run.py [demo|import|subtree|rollup|all ...] [--rebuild] [--rows N]
-                        [--repeat N] [--sqlite] [rollup options]
+    python bench/run.py [demo|import|subtree|rollup|checkin|dispatch|contest|all ...]
+                        [--rebuild] [--rows N] [--repeat N] [--sqlite] [rollup options]
+                        [checkin options] [dispatch options] [contest options]
 
 Everything runs against its own PostgreSQL database (gonghui_bench, created when missing)
 with its own var directory (var/bench), never the development database. Each benchmark
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from checkin_burst import add_arguments as add_checkin_arguments
+from checkin_burst import bench_checkin
 from common import (
     COUNTY_CODE,
     DB,
@@ -38,6 +41,10 @@ from common import (
     table,
     timed,
 )
+from contest import add_arguments as add_contest_arguments
+from contest import bench_contest
+from dispatch import add_arguments as add_dispatch_arguments
+from dispatch import bench_dispatch
 from rollup import add_arguments as add_rollup_arguments
 from rollup import bench_rollup
 
@@ -396,6 +403,9 @@ BENCHMARKS = {
     "import": bench_import,
     "subtree": bench_subtree,
     "rollup": bench_rollup,
+    "checkin": bench_checkin,
+    "dispatch": bench_dispatch,
+    "contest": bench_contest,
 }
 
 
@@ -408,6 +418,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="members to import")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per subtree query")
     add_rollup_arguments(parser)
+    add_checkin_arguments(parser)
+    add_dispatch_arguments(parser)
+    add_contest_arguments(parser)
     args = parser.parse_args(argv)
     chosen = list(BENCHMARKS) if "all" in args.benchmarks else args.benchmarks
     if "demo" not in chosen and args.rebuild:

@@ -27,6 +27,7 @@ from gonghui.accounts.services import issue_api_token
 from gonghui.activities import services as activity_services
 from gonghui.activities.models import Activity, CheckIn, Evidence, Registration
 from gonghui.api.urls import api
+from gonghui.learning.models import Attempt, Course, Material, PointsEntry, Question, Quiz
 from gonghui.notices import services as notice_services
 from gonghui.notices.models import Dispatch, Notice, Reminder, Report
 from gonghui.orgs import services
@@ -84,6 +85,8 @@ def _objects(tree: Tree) -> Fixture:
     )
     notice_services.issue_notice(actor=SYSTEM, notice=province_notice)
     cd_dispatch = Dispatch.objects.get(notice=province_notice, org=tree.chengdu)
+    my_learning = _learning_of(tree, tree.mianyang, tree.my_member, "绵阳")
+    cd_learning = _learning_of(tree, tree.chengdu, tree.cd_member, "成都")
     my_activity, my_registration, my_evidence = _activity_of(tree, tree.my_union, "绵阳")
     cd_activity, cd_registration, cd_evidence = _activity_of(tree, tree.cd_union, "成都")
     common = {"kind": "members", "decision": "accept"}
@@ -101,6 +104,7 @@ def _objects(tree: Tree) -> Fixture:
         "registration_id": my_registration.pk,
         "evidence_id": my_evidence.pk,
         "token": activity_services.qr_token(my_activity),
+        **my_learning,
         **common,
     }
     own = {
@@ -117,12 +121,71 @@ def _objects(tree: Tree) -> Fixture:
         "registration_id": cd_registration.pk,
         "evidence_id": cd_evidence.pk,
         "token": activity_services.qr_token(cd_activity),
+        **cd_learning,
         **common,
     }
     return Fixture(tree, other, own)
 
 
 DUE = datetime.date.today() + datetime.timedelta(days=10)
+
+
+def _learning_of(tree: Tree, city: Org, member: Member, name: str) -> dict[str, int]:
+    """A city's published article, course, question bank and quiz, and an attempt of one
+    of its members."""
+    from django.contrib.auth import get_user_model
+
+    from gonghui.learning import services as learning
+
+    if member.user_id is None:
+        member.user = get_user_model().objects.create_user(username=f"worker-{city.code}")
+        member.save(update_fields=["user"])
+    material = learning.create_material(
+        SYSTEM,
+        org=city,
+        data=learning.MaterialInput(
+            "document",
+            f"{name}学习材料",
+            upload=SimpleUploadedFile(f"{name}.pdf", b"%PDF-1.4 x", content_type="application/pdf"),
+        ),
+    )
+    learning.publish_material(SYSTEM, material)
+    course = learning.create_course(
+        SYSTEM,
+        org=city,
+        data=learning.CourseInput(f"{name}课程", items=[learning.CourseItemInput(material)]),
+    )
+    learning.publish_course(SYSTEM, course)
+    for n in range(3):
+        question = learning.add_question(
+            SYSTEM,
+            org=city,
+            data=learning.QuestionInput(
+                "single", f"{name}第{n}题", options=["甲", "乙"], answer=[0], tags=["法"]
+            ),
+        )
+    now = timezone.now()
+    quiz = learning.create_quiz(
+        SYSTEM,
+        org=city,
+        data=learning.QuizInput(
+            f"{name}竞答",
+            rules=[learning.DrawRule(3)],
+            opens_at=now - datetime.timedelta(hours=1),
+            closes_at=now + datetime.timedelta(days=1),
+            attempts_allowed=3,
+        ),
+    )
+    quiz = learning.publish_quiz(SYSTEM, quiz)
+    attempt = learning.start_attempt(member.user, quiz)
+    return {
+        "material_id": material.pk,
+        "course_id": course.pk,
+        "item_id": course.items.get().pk,
+        "question_id": question.pk,
+        "quiz_id": quiz.pk,
+        "attempt_id": attempt.pk,
+    }
 
 
 def _activity_of(tree: Tree, union: Org, name: str) -> tuple[Any, Any, Any]:
@@ -219,6 +282,25 @@ def mianyang_state(tree: Tree) -> list[Any]:
         ),
         list(CheckIn.objects.filter(activity__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
         list(Evidence.objects.filter(activity__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        *[
+            list(
+                model.objects.filter(org__ancestor_1=tree.mianyang.pk)
+                .order_by("pk")
+                .values_list("pk", "status", "version")
+            )
+            for model in (Material, Course, Quiz)
+        ],
+        list(
+            Question.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "text", "answer", "active", "version")
+        ),
+        list(
+            Attempt.objects.filter(unit__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "answers", "score")
+        ),
+        list(PointsEntry.objects.filter(unit__ancestor_1=tree.mianyang.pk).values_list("pk")),
     ]
 
 
@@ -286,6 +368,12 @@ OBJECT_PARAMS = {
     "activity_id",
     "registration_id",
     "evidence_id",
+    "material_id",
+    "course_id",
+    "item_id",
+    "question_id",
+    "quiz_id",
+    "attempt_id",
 }
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
@@ -358,7 +446,22 @@ def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
 
 
 # Activity pages a worker uses for activities whose audience includes them.
-WORKER_PAGES = {"detail", "register", "cancel_registration", "my_registration"}
+WORKER_PAGES = {
+    # activities
+    "detail",
+    "register",
+    "cancel_registration",
+    # learning
+    "material_file",
+    "course",
+    "item",
+    "item_done",
+    "quiz",
+    "quiz_start",
+    "attempt",
+    "attempt_save",
+    "attempt_submit",
+}
 
 
 def test_a_worker_sees_activities_of_their_audience_only(matrix):

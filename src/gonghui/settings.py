@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "gonghui.stats",
     "gonghui.notices",
     "gonghui.activities",
+    "gonghui.learning",
     "gonghui.api",
 ]
 

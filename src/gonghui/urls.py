@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("gonghui.stats.urls")),
     path("", include("gonghui.notices.urls")),
     path("", include("gonghui.activities.urls")),
+    path("", include("gonghui.learning.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -65,6 +65,8 @@ class Activity(models.Model):
     audience_units = models.ManyToManyField(
         "orgs.Org", verbose_name=_("only these units"), blank=True, related_name="+"
     )
+    # The same units' ids, so that checking a member against the audience reads nothing.
+    audience_unit_ids = models.JSONField(default=list, blank=True, editable=False)
     capacity = models.PositiveIntegerField(
         _("capacity"), null=True, blank=True, help_text=_("Empty: no limit.")
     )

@@ -222,7 +222,7 @@ def schedule_activity(actor: Any, *, org: Org, data: ActivityInput) -> Activity:
         qr_secret=secrets.token_hex(16),
         created_by=scoping.as_user(actor),
     )
-    activity.audience_units.set(data.audience_units)
+    _set_audience_units(activity, data.audience_units)
     record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -288,7 +288,7 @@ def update_activity(
     activity.version = F("version") + 1
     activity.save()
     activity.refresh_from_db()
-    activity.audience_units.set(data.audience_units)
+    _set_audience_units(activity, data.audience_units)
     _promote_waitlist(activity)
     record(
         actor=actor,
@@ -300,6 +300,12 @@ def update_activity(
         after=_snapshot(activity),
     )
     return activity
+
+
+def _set_audience_units(activity: Activity, units: Sequence[Org]) -> None:
+    activity.audience_units.set(units)
+    activity.audience_unit_ids = sorted(u.pk for u in units)
+    Activity.objects.filter(pk=activity.pk).update(audience_unit_ids=activity.audience_unit_ids)
 
 
 def _emit_held(activity: Activity, delta: int) -> None:
@@ -338,6 +344,9 @@ def _reach_units(
     """Record that the activity reached these units; count each unit the first time."""
     if not units:
         return
+    # Always in the same order (by id): concurrent first check-ins of a team member and a
+    # workshop member lock the union's row in the same order, never deadlock.
+    units = sorted(units)
     table = UnitReach._meta.db_table
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(units))
     params: list[Any] = []
@@ -350,7 +359,7 @@ def _reach_units(
             params,
         )
         new = cursor.fetchall()
-    for unit_id, kind in new:
+    for unit_id, kind in sorted(new):
         for name in figures.unit_metrics(activity, kind):
             stats.mark_distinct(
                 metric=name, key=unit_id, org_id=unit_id, day=day, counts=counts, live=live
@@ -491,8 +500,10 @@ def in_audience(activity: Activity, member: Member) -> bool:
         return False
     if activity.audience_kinds and unit.kind not in activity.audience_kinds:
         return False
-    units = list(activity.audience_units.all())
-    return not units or any(unit.is_descendant_of(u) for u in units)
+    if not activity.audience_unit_ids:
+        return True
+    chain = set(unit.ancestor_ids)
+    return any(pk in chain for pk in activity.audience_unit_ids)
 
 
 def _require_audience(activity: Activity, member: Member) -> None:
@@ -680,6 +691,9 @@ def check_in(
 
     The caller has established who may do this (the member themselves through a valid
     token or code, or a cadre who manages the activity)."""
+    # Taken at this moment by QR, code or app: "live" (no fact of it can be dated later).
+    # A caller passing `now` (a replay, an import) takes the careful path.
+    live = now is None and method not in (CheckInMethod.ROSTER, CheckInMethod.SHEET)
     now = now or timezone.now()
     _check_window(activity, now, method)
     _require_audience(activity, member)
@@ -694,8 +708,8 @@ def check_in(
     # A roster or a sheet typed in after the day still counts on the day it happened.
     today = timezone.localdate(now)
     # Taken now (QR, code, app): today. Typed in by the cadre: the day it happened.
-    live = method not in (CheckInMethod.ROSTER, CheckInMethod.SHEET)
-    if live or activity.starts_at <= now <= activity.ends_at:
+    taken_now = method not in (CheckInMethod.ROSTER, CheckInMethod.SHEET)
+    if taken_now or activity.starts_at <= now <= activity.ends_at:
         day = today
     else:
         day = min(activity.start_day, today)

@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 def register(api: NinjaAPI) -> None:
     from gonghui.accounts.api import router as accounts_router
     from gonghui.activities.api import router as activities_router
+    from gonghui.learning.api import courses_router, points_router, quizzes_router
     from gonghui.notices.api import router as notices_router
     from gonghui.orgs.api import members_router, orgs_router, transfers_router
     from gonghui.stats.api import router as stats_router
@@ -17,3 +18,6 @@ def register(api: NinjaAPI) -> None:
     api.add_router("/stats", stats_router)
     api.add_router("/notices", notices_router)
     api.add_router("/activities", activities_router)
+    api.add_router("/courses", courses_router)
+    api.add_router("/quizzes", quizzes_router)
+    api.add_router("/points", points_router)

@@ -42,6 +42,8 @@ class Perm:
     NOTICE_REVIEW = "notice.review"
     # Activities: schedule, take attendance, mark held or cancelled.
     ACTIVITY_MANAGE = "activity.manage"
+    # Learning: publish materials, courses, question banks and quizzes.
+    LEARNING_MANAGE = "learning.manage"
     AUDIT_VIEW = "audit.view"
 
 
@@ -58,6 +60,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_HANDLE,
             Perm.NOTICE_REVIEW,
             Perm.ACTIVITY_MANAGE,
+            Perm.LEARNING_MANAGE,
         }
     ),
     "staff": frozenset(
@@ -69,6 +72,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_HANDLE,
             Perm.NOTICE_REVIEW,
             Perm.ACTIVITY_MANAGE,
+            Perm.LEARNING_MANAGE,
         }
     ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),

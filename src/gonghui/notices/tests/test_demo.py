@@ -140,6 +140,11 @@ def test_same_seed_same_story(db):
 
     DemoBuilder(scale="tiny", seed=5).build()
     first = story()
+    from gonghui.activities.models import Activity
+    from gonghui.learning.demo import delete_study_content
+
+    Activity.objects.all().delete()  # the demo's activities, when their step is registered
+    delete_study_content()  # the demo's study content (learning's step)
     Notice.objects.all().delete()
     Member.objects.all().delete()
     for depth in reversed(range(10)):

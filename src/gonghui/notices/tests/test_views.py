@@ -876,6 +876,8 @@ def test_ledger_has_one_row_per_union_with_the_chain_and_the_latest_figures(tree
         "参与人次",
         "覆盖会员",
         "覆盖基层工会",
+        "完成课程",
+        "答题合格",
     )
     assert [r[7] for r in rows[1:]] == [
         "5101",

@@ -69,9 +69,13 @@ def canonical_dump():
 
 
 def wipe():
-    # The demo's notice (a registered demo step) holds on to the unions it went to.
+    # The demo's notice and activities (registered demo steps) hold on to their unions.
+    from gonghui.activities.models import Activity
+    from gonghui.learning.demo import delete_study_content
     from gonghui.notices.models import Notice
 
+    Activity.objects.all().delete()
+    delete_study_content()  # the demo's study content (learning's step)
     Notice.objects.all().delete()
     Member.objects.all().delete()
     for depth in reversed(range(MAX_DEPTH)):

@@ -1,0 +1,1195 @@
+"""Learning: publishing materials, courses and quizzes; progress, attempts and points.
+
+Rules that protect the figures:
+
+- Scoring happens here only, from the attempt's snapshot; the phone receives questions
+  without answers, sends answers by position, and can neither choose the questions nor
+  send a score. Submitting twice returns the first result; late answers are not saved.
+- Reading time is measured by the server's clock between opening and completing an item.
+- Points are awarded once per (member, source) — the unique index decides, so a retry or
+  two concurrent requests award once — and within each rule's daily cap.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import random
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gonghui.audit.models import AuditAction
+from gonghui.audit.services import record
+from gonghui.core.errors import ConcurrentEditError
+from gonghui.learning import figures
+from gonghui.learning.models import (
+    Attempt,
+    AttemptStatus,
+    Course,
+    CourseCompletion,
+    CourseItem,
+    Difficulty,
+    ItemProgress,
+    Material,
+    MaterialKind,
+    PointsBalance,
+    PointsEntry,
+    PointsRule,
+    PublishStatus,
+    Question,
+    QuestionKind,
+    Quiz,
+    QuizResult,
+)
+from gonghui.orgs import scoping
+from gonghui.orgs.models import MEMBER_UNIT_KINDS, Member, MemberStatus, Org
+from gonghui.orgs.scoping import Perm
+from gonghui.stats import services as stats
+
+# Points per rule and the most one member can earn from a rule in one day. A province may
+# set its own in settings.GONGHUI_POINTS_RULES.
+DEFAULT_POINTS_RULES: dict[str, tuple[int, int]] = {
+    PointsRule.READING: (1, 10),
+    PointsRule.COURSE: (5, 20),
+    PointsRule.QUIZ: (10, 30),
+    PointsRule.CHECKIN: (2, 10),
+}
+# A submission this late after the deadline is still taken (network delay); later ones
+# are scored with what was saved.
+SUBMIT_GRACE = datetime.timedelta(seconds=10)
+TRUE_FALSE_OPTIONS = ["正确", "错误"]
+
+
+class LearningRefused(Exception):
+    """A study action that must not count, with a code for the API and a message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def points_rules() -> dict[str, tuple[int, int]]:
+    return {**DEFAULT_POINTS_RULES, **getattr(settings, "GONGHUI_POINTS_RULES", {})}
+
+
+def _require_publish(actor: Any, org: Org) -> None:
+    if not scoping.can(actor, Perm.LEARNING_MANAGE, org):
+        raise PermissionDenied(_("You may not publish study content for %(org)s.") % {"org": org})
+
+
+def _clean_audience(
+    org: Org, kinds: Iterable[str], units: Iterable[Org]
+) -> tuple[list[str], list[Org]]:
+    kinds = [k for k in kinds if k]
+    if any(k not in MEMBER_UNIT_KINDS for k in kinds):
+        raise ValidationError(
+            _("The audience is narrowed by grassroots unions, workshops or teams only."),
+            code="audience_kind",
+        )
+    units = list(units)
+    for unit in units:
+        if not unit.is_descendant_of(org):
+            raise ValidationError(
+                _("%(unit)s is not below %(org)s.") % {"unit": unit.name, "org": org.name},
+                code="audience_outside",
+            )
+    return kinds, units
+
+
+def in_audience(thing: Material | Course | Quiz, member: Member) -> bool:
+    unit = member.unit
+    if not unit.is_descendant_of(thing.org):
+        return False
+    if thing.audience_kinds and unit.kind not in thing.audience_kinds:
+        return False
+    units = list(thing.audience_units.all())
+    return not units or any(unit.is_descendant_of(u) for u in units)
+
+
+def member_of(user: Any) -> Member:
+    member = (
+        Member.objects.filter(user=user, status=MemberStatus.ACTIVE).select_related("unit").first()
+        if scoping.as_user(user) is not None
+        else None
+    )
+    if member is None:
+        raise LearningRefused(
+            "no_member", _("Your account is not linked to a union member record.")
+        )
+    return member
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for tag in tags:
+        tag = " ".join(str(tag).split())[:30]
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen[:20]
+
+
+# --- materials ----------------------------------------------------------------------------
+
+
+@dataclass
+class MaterialInput:
+    kind: str
+    title: str
+    body: str = ""
+    video_url: str = ""
+    tags: list[str] = field(default_factory=list)
+    audience_kinds: list[str] = field(default_factory=list)
+    audience_units: list[Org] = field(default_factory=list)
+    upload: Any = None
+
+
+@transaction.atomic
+def create_material(actor: Any, *, org: Org, data: MaterialInput) -> Material:
+    from gonghui.notices.services import sanitise_html
+
+    _require_publish(actor, org)
+    title = " ".join((data.title or "").split())
+    if not title:
+        raise ValidationError(_("Give the material a title."), code="title")
+    if data.kind not in MaterialKind.values:
+        raise ValidationError(_("Unknown kind of material."), code="kind")
+    kinds, units = _clean_audience(org, data.audience_kinds, data.audience_units)
+    material = Material(
+        org=org,
+        kind=data.kind,
+        title=title[:200],
+        body=sanitise_html(data.body) if data.kind == MaterialKind.ARTICLE else "",
+        tags=_tags(data.tags),
+        audience_kinds=kinds,
+        created_by=scoping.as_user(actor),
+    )
+    if data.kind == MaterialKind.ARTICLE and not material.body.strip():
+        raise ValidationError(_("An article needs its text."), code="body")
+    if data.kind == MaterialKind.VIDEO:
+        url = (data.video_url or "").strip()
+        if not re.match(r"^https?://", url):
+            raise ValidationError(_("Give the video's http(s) link."), code="video_url")
+        material.video_url = url[:200]
+    if data.kind == MaterialKind.DOCUMENT:
+        upload = data.upload
+        if upload is None:
+            raise ValidationError(_("Attach the PDF document."), code="file")
+        head = upload.read(5)
+        upload.seek(0)
+        if not str(upload.name).lower().endswith(".pdf") or head != b"%PDF-":
+            raise ValidationError(_("Only PDF documents can be attached."), code="file_type")
+        if upload.size > 50 * 1024 * 1024:
+            raise ValidationError(_("A document can be at most 50 MB."), code="file_size")
+        material.file.save(f"{secrets.token_hex(8)}.pdf", upload, save=False)
+    material.save()
+    material.audience_units.set(units)
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=material,
+        org=org,
+        summary=_("Created study material “%(title)s”") % {"title": material.title},
+    )
+    return material
+
+
+def _set_status(actor: Any, obj: Material | Course | Quiz, status: str, label: str) -> Any:
+    _require_publish(actor, obj.org)
+    model = type(obj)
+    locked = model.objects.select_for_update().get(pk=obj.pk)
+    if locked.status == status:
+        return locked
+    locked.status = status
+    fields = ["status", "version"]
+    if status == PublishStatus.PUBLISHED and hasattr(locked, "published_at"):
+        locked.published_at = locked.published_at or timezone.now()
+        fields.append("published_at")
+    locked.version = F("version") + 1
+    locked.save(update_fields=fields)
+    locked.refresh_from_db()
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        target=locked,
+        org=locked.org,
+        summary=label % {"title": str(locked)},
+        after={"status": status},
+    )
+    return locked
+
+
+@transaction.atomic
+def publish_material(actor: Any, material: Material) -> Material:
+    return _set_status(actor, material, PublishStatus.PUBLISHED, _("Published “%(title)s”"))
+
+
+@transaction.atomic
+def withdraw_material(actor: Any, material: Material) -> Material:
+    return _set_status(actor, material, PublishStatus.WITHDRAWN, _("Withdrew “%(title)s”"))
+
+
+# --- courses ------------------------------------------------------------------------------
+
+
+@dataclass
+class CourseItemInput:
+    material: Material
+    min_seconds: int = 0
+    confirm_watched: bool = False
+
+
+@dataclass
+class CourseInput:
+    title: str
+    description: str = ""
+    items: list[CourseItemInput] = field(default_factory=list)
+    due: datetime.date | None = None
+    requirement_id: int | None = None
+    audience_kinds: list[str] = field(default_factory=list)
+    audience_units: list[Org] = field(default_factory=list)
+
+
+def _check_requirement(org: Org, requirement_id: int) -> None:
+    from gonghui.activities.services import _check_requirement as check
+
+    check(org, requirement_id)
+
+
+@transaction.atomic
+def create_course(actor: Any, *, org: Org, data: CourseInput) -> Course:
+    _require_publish(actor, org)
+    title = " ".join((data.title or "").split())
+    if not title:
+        raise ValidationError(_("Give the course a title."), code="title")
+    if not data.items:
+        raise ValidationError(_("A course needs at least one material."), code="items")
+    for item in data.items:
+        if not item.material.org.is_descendant_of(org) and not org.is_descendant_of(
+            item.material.org
+        ):
+            raise ValidationError(
+                _("“%(title)s” is not a material of this union or of a union above or below it.")
+                % {"title": item.material.title},
+                code="material_outside",
+            )
+        if item.min_seconds < 0 or item.min_seconds > 4 * 3600:
+            raise ValidationError(_("A reading time is between 0 and 4 hours."), code="min_seconds")
+    if len({i.material.pk for i in data.items}) != len(data.items):
+        raise ValidationError(_("A material appears twice in the course."), code="items")
+    if data.requirement_id:
+        _check_requirement(org, data.requirement_id)
+    kinds, units = _clean_audience(org, data.audience_kinds, data.audience_units)
+    course = Course.objects.create(
+        org=org,
+        title=title[:200],
+        description=data.description or "",
+        due=data.due,
+        requirement_id=data.requirement_id,
+        audience_kinds=kinds,
+        created_by=scoping.as_user(actor),
+    )
+    course.audience_units.set(units)
+    CourseItem.objects.bulk_create(
+        [
+            CourseItem(
+                course=course,
+                material=item.material,
+                position=position,
+                min_seconds=item.min_seconds,
+                confirm_watched=item.confirm_watched,
+            )
+            for position, item in enumerate(data.items)
+        ]
+    )
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=course,
+        org=org,
+        summary=_("Created course “%(title)s”") % {"title": course.title},
+    )
+    return course
+
+
+@transaction.atomic
+def publish_course(actor: Any, course: Course) -> Course:
+    unpublished = Material.objects.filter(pk__in=course.items.values("material_id")).exclude(
+        status=PublishStatus.PUBLISHED
+    )
+    if unpublished.exists():
+        raise ValidationError(
+            _("Publish every material of the course first."), code="materials_unpublished"
+        )
+    return _set_status(actor, course, PublishStatus.PUBLISHED, _("Published “%(title)s”"))
+
+
+def _course_for(member: Member, course: Course) -> None:
+    if course.status != PublishStatus.PUBLISHED:
+        raise LearningRefused("not_published", _("This course is not open."))
+    if not in_audience(course, member):
+        raise LearningRefused("not_in_audience", _("This course is not for you."))
+
+
+@transaction.atomic
+def open_item(member: Member, item: CourseItem) -> ItemProgress:
+    """The member opened a material of a course: the reading clock starts (once)."""
+    _course_for(member, item.course)
+    progress, _created = ItemProgress.objects.get_or_create(item=item, member=member)
+    return progress
+
+
+@transaction.atomic
+def complete_item(
+    member: Member, item: CourseItem, *, watched: bool = False, now: datetime.datetime | None = None
+) -> ItemProgress:
+    """The member says they are done with an item; the server's clock decides whether they
+    read long enough. Completing the last item completes the course."""
+    now = now or timezone.now()
+    course = item.course
+    _course_for(member, course)
+    progress = ItemProgress.objects.select_for_update().filter(item=item, member=member).first()
+    if progress is None:
+        raise LearningRefused("not_opened", _("Open the material first."))
+    if progress.completed_at is not None:
+        return progress  # a retry
+    spent = int((now - progress.opened_at).total_seconds())
+    if spent < item.min_seconds:
+        raise LearningRefused(
+            "too_soon",
+            _("Read for at least %(n)d seconds more.") % {"n": item.min_seconds - spent},
+        )
+    if item.confirm_watched and not watched:
+        raise LearningRefused("not_watched", _("Confirm that you watched the video to the end."))
+    progress.seconds = spent
+    progress.watched = watched
+    progress.completed_at = now
+    progress.save(update_fields=["seconds", "watched", "completed_at"])
+    award_points(member, PointsRule.READING, f"reading:{item.material_id}", now=now)
+    total = CourseItem.objects.filter(course=course).count()
+    done = ItemProgress.objects.filter(
+        item__course=course, member=member, completed_at__isnull=False
+    ).count()
+    if done >= total:
+        _complete_course(member, course, now)
+    return progress
+
+
+def _complete_course(member: Member, course: Course, now: datetime.datetime) -> bool:
+    day = timezone.localdate(now)
+    try:
+        with transaction.atomic():
+            completion = CourseCompletion.objects.create(
+                course=course, member=member, unit_id=member.unit_id, completed_at=now, day=day
+            )
+    except IntegrityError:
+        return False  # completed already (a concurrent request)
+    stats.emit(metric=figures.COMPLETIONS, org_id=member.unit_id, day=day)
+    if course.requirement_id:
+        stats.emit(
+            metric=figures.requirement_metric(course.requirement_id, "completions"),
+            org_id=member.unit_id,
+            day=day,
+        )
+    stats.mark_distinct(metric=figures.LEARNERS, key=member.pk, org_id=member.unit_id, day=day)
+    award_points(member, PointsRule.COURSE, f"course:{course.pk}", now=now)
+    record(
+        actor=member.user if member.user_id else scoping.SYSTEM,
+        action=AuditAction.CREATE,
+        target=completion,
+        target_repr=f"{member.name} → {course.title}",
+        org=member.unit,
+        summary=_("Completed the course “%(title)s”") % {"title": course.title},
+    )
+    return True
+
+
+# --- question bank ------------------------------------------------------------------------
+
+
+def fingerprint(text: str) -> str:
+    normalised = re.sub(r"[\s\W_]+", "", text or "").lower()
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+@dataclass
+class QuestionInput:
+    kind: str
+    text: str
+    options: list[str] = field(default_factory=list)
+    answer: list[Any] = field(default_factory=list)
+    explanation: str = ""
+    tags: list[str] = field(default_factory=list)
+    difficulty: int = Difficulty.MEDIUM
+
+
+def clean_question(data: QuestionInput) -> QuestionInput:
+    """Check one question; the reasons are what a cadre sees, row by row on import."""
+    text = (data.text or "").strip()
+    if not text:
+        raise ValidationError(_("The question text is missing."), code="text")
+    if data.kind not in QuestionKind.values:
+        raise ValidationError(_("Unknown kind of question."), code="kind")
+    if data.difficulty not in Difficulty.values:
+        raise ValidationError(_("The difficulty is 1, 2 or 3."), code="difficulty")
+    options = [" ".join(str(o).split()) for o in data.options if str(o).strip()]
+    answer = list(data.answer)
+    if data.kind == QuestionKind.TRUE_FALSE:
+        options = list(TRUE_FALSE_OPTIONS)
+    if data.kind in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
+        if len(options) < 2:
+            raise ValidationError(
+                _("A choice question needs at least two options."), code="options"
+            )
+        if len(set(options)) != len(options):
+            raise ValidationError(_("Two options are the same."), code="options")
+    if not answer:
+        raise ValidationError(_("The answer is missing."), code="answer_missing")
+    if data.kind == QuestionKind.FILL:
+        answer = [" ".join(str(a).split()) for a in answer if str(a).strip()]
+        if not answer:
+            raise ValidationError(_("The answer is missing."), code="answer_missing")
+        options = []
+    else:
+        if any(not isinstance(a, int) or a < 0 or a >= len(options) for a in answer):
+            raise ValidationError(
+                _("The answer is not among the options."), code="answer_not_option"
+            )
+        answer = sorted(set(answer))
+        if data.kind != QuestionKind.MULTIPLE and len(answer) != 1:
+            raise ValidationError(
+                _("This kind of question has exactly one answer."), code="answer_count"
+            )
+    return QuestionInput(
+        data.kind,
+        text,
+        options,
+        answer,
+        (data.explanation or "").strip(),
+        _tags(data.tags),
+        data.difficulty,
+    )
+
+
+@transaction.atomic
+def add_question(actor: Any, *, org: Org, data: QuestionInput) -> Question:
+    _require_publish(actor, org)
+    data = clean_question(data)
+    digest = fingerprint(data.text)
+    if Question.objects.filter(org=org, fingerprint=digest, active=True).exists():
+        raise ValidationError(_("The bank already has this question."), code="duplicate")
+    question = Question.objects.create(
+        org=org,
+        kind=data.kind,
+        text=data.text,
+        options=data.options,
+        answer=data.answer,
+        explanation=data.explanation,
+        tags=data.tags,
+        difficulty=data.difficulty,
+        fingerprint=digest,
+    )
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=question,
+        org=org,
+        summary=_("Added a question"),
+    )
+    return question
+
+
+@transaction.atomic
+def edit_question(actor: Any, question: Question, data: QuestionInput, *, version: int) -> Question:
+    """Past attempts keep their own snapshot, so an edit never changes a score."""
+    _require_publish(actor, question.org)
+    question = Question.objects.select_for_update().get(pk=question.pk)
+    if question.version != version:
+        raise ConcurrentEditError(
+            _("Someone else changed this question meanwhile. Reload it and edit again."),
+            code="stale",
+        )
+    data = clean_question(data)
+    digest = fingerprint(data.text)
+    if (
+        Question.objects.filter(org=question.org, fingerprint=digest, active=True)
+        .exclude(pk=question.pk)
+        .exists()
+    ):
+        raise ValidationError(_("The bank already has this question."), code="duplicate")
+    before = {"text": question.text, "options": question.options, "answer": question.answer}
+    Question.objects.filter(pk=question.pk).update(
+        kind=data.kind,
+        text=data.text,
+        options=data.options,
+        answer=data.answer,
+        explanation=data.explanation,
+        tags=data.tags,
+        difficulty=data.difficulty,
+        fingerprint=digest,
+        version=F("version") + 1,
+    )
+    question.refresh_from_db()
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        target=question,
+        org=question.org,
+        summary=_("Changed a question"),
+        before=before,
+        after={"text": question.text, "options": question.options, "answer": question.answer},
+    )
+    return question
+
+
+@transaction.atomic
+def retire_question(actor: Any, question: Question) -> Question:
+    _require_publish(actor, question.org)
+    Question.objects.filter(pk=question.pk).update(active=False, version=F("version") + 1)
+    question.refresh_from_db()
+    record(
+        actor=actor,
+        action=AuditAction.DELETE,
+        target=question,
+        org=question.org,
+        summary=_("Retired a question"),
+    )
+    return question
+
+
+KIND_WORDS = {
+    "单选": QuestionKind.SINGLE,
+    "单选题": QuestionKind.SINGLE,
+    "多选": QuestionKind.MULTIPLE,
+    "多选题": QuestionKind.MULTIPLE,
+    "判断": QuestionKind.TRUE_FALSE,
+    "判断题": QuestionKind.TRUE_FALSE,
+    "填空": QuestionKind.FILL,
+    "填空题": QuestionKind.FILL,
+}
+DIFFICULTY_WORDS = {
+    "易": 1,
+    "简单": 1,
+    "1": 1,
+    "中": 2,
+    "中等": 2,
+    "2": 2,
+    "难": 3,
+    "困难": 3,
+    "3": 3,
+    "": 2,
+}
+OPTION_LETTERS = "ABCDEFGH"
+QUESTION_COLUMNS = [
+    "题型",
+    "题目",
+    *[f"选项{c}" for c in OPTION_LETTERS[:6]],
+    "答案",
+    "解析",
+    "标签",
+    "难度",
+]
+
+
+@dataclass
+class QuestionRowError:
+    row: int
+    values: list[str]
+    reasons: list[str]
+
+
+class QuestionImportRejected(Exception):
+    def __init__(
+        self, file_error: str = "", row_errors: list[QuestionRowError] | None = None
+    ) -> None:
+        super().__init__(file_error or "rows")
+        self.file_error = file_error
+        self.row_errors = row_errors or []
+
+
+def _parse_answer(kind: str, raw: str, options: list[str]) -> list[Any]:
+    raw = (raw or "").strip()
+    if not raw:
+        return []
+    if kind == QuestionKind.FILL:
+        return [a for a in re.split(r"[|｜]", raw) if a.strip()]
+    if kind == QuestionKind.TRUE_FALSE:
+        words = {
+            "正确": 0,
+            "对": 0,
+            "√": 0,
+            "是": 0,
+            "A": 0,
+            "错误": 1,
+            "错": 1,
+            "×": 1,
+            "否": 1,
+            "B": 1,
+        }
+        if raw.upper() not in words:
+            raise ValidationError(
+                _("A true-or-false answer is 正确 or 错误."), code="answer_not_option"
+            )
+        return [words[raw.upper()]]
+    letters = re.sub(r"[\s,，、]", "", raw).upper()
+    answer = []
+    for letter in letters:
+        index = OPTION_LETTERS.find(letter)
+        if index < 0 or index >= len(options):
+            raise ValidationError(
+                _("The answer %(letter)s is not among the options.") % {"letter": letter},
+                code="answer_not_option",
+            )
+        answer.append(index)
+    return answer
+
+
+def import_questions(actor: Any, *, org: Org, stream: IO[bytes], file_name: str) -> int:
+    """All or nothing: any bad row (missing answer, answer not among the options, duplicate
+    question in the file or the bank) imports nothing, and every bad row comes back."""
+    from gonghui.orgs.importing import ImportRejected, read_table
+
+    _require_publish(actor, org)
+    try:
+        headers, rows = read_table(stream, file_name)
+        positions = {h.strip().rstrip("*"): i for i, h in enumerate(headers)}
+        missing = [c for c in ("题型", "题目", "答案") if c not in positions]
+        if missing:
+            raise QuestionImportRejected(
+                _("Required columns are missing: %(cols)s. Use the template.")
+                % {"cols": "、".join(missing)}
+            )
+        parsed = list(rows)
+    except ImportRejected as rejected:
+        raise QuestionImportRejected(rejected.file_error) from rejected
+    if not parsed:
+        raise QuestionImportRejected(_("The sheet has no rows."))
+    if len(parsed) > 10_000:
+        raise QuestionImportRejected(_("A sheet holds at most 10,000 questions."))
+
+    def cell(values: list[str], name: str) -> str:
+        index = positions.get(name)
+        return values[index].strip() if index is not None and index < len(values) else ""
+
+    existing = set(
+        Question.objects.filter(org=org, active=True).values_list("fingerprint", flat=True)
+    )
+    seen: dict[str, int] = {}
+    errors: list[QuestionRowError] = []
+    cleaned: list[QuestionInput] = []
+    for number, values in parsed:
+        reasons: list[str] = []
+        kind = KIND_WORDS.get(cell(values, "题型"), cell(values, "题型"))
+        options = [cell(values, f"选项{c}") for c in OPTION_LETTERS[:6]]
+        options = [o for o in options if o]
+        difficulty = DIFFICULTY_WORDS.get(cell(values, "难度"))
+        try:
+            if kind not in QuestionKind.values:
+                raise ValidationError(
+                    _("Unknown kind of question: use 单选, 多选, 判断 or 填空."), code="kind"
+                )
+            if difficulty is None:
+                raise ValidationError(_("The difficulty is 易, 中 or 难."), code="difficulty")
+            answer = _parse_answer(kind, cell(values, "答案"), options)
+            data = clean_question(
+                QuestionInput(
+                    kind,
+                    cell(values, "题目"),
+                    options,
+                    answer,
+                    cell(values, "解析"),
+                    re.split(r"[,，、;；\s]+", cell(values, "标签")),
+                    difficulty,
+                )
+            )
+        except ValidationError as exc:
+            reasons += [str(m) for m in exc.messages]
+        else:
+            digest = fingerprint(data.text)
+            if digest in existing:
+                reasons.append(_("The bank already has this question."))
+            elif digest in seen:
+                reasons.append(_("Same question as row %(n)d.") % {"n": seen[digest]})
+            else:
+                seen[digest] = number
+                cleaned.append(data)
+        if reasons:
+            errors.append(QuestionRowError(number, values, reasons))
+    if errors:
+        raise QuestionImportRejected(row_errors=errors)
+    with transaction.atomic():
+        Question.objects.bulk_create(
+            [
+                Question(
+                    org=org,
+                    kind=q.kind,
+                    text=q.text,
+                    options=q.options,
+                    answer=q.answer,
+                    explanation=q.explanation,
+                    tags=q.tags,
+                    difficulty=q.difficulty,
+                    fingerprint=fingerprint(q.text),
+                )
+                for q in cleaned
+            ],
+            batch_size=1000,
+        )
+        record(
+            actor=actor,
+            action=AuditAction.IMPORT,
+            target_type="learning.question",
+            target_repr=file_name[:200],
+            org=org,
+            summary=_("Imported %(n)d questions") % {"n": len(cleaned)},
+        )
+    return len(cleaned)
+
+
+# --- quizzes ------------------------------------------------------------------------------
+
+
+@dataclass
+class DrawRule:
+    count: int
+    tag: str = ""
+    difficulty: int | None = None
+
+
+@dataclass
+class QuizInput:
+    title: str
+    rules: list[DrawRule]
+    opens_at: datetime.datetime
+    closes_at: datetime.datetime
+    description: str = ""
+    time_limit_seconds: int = 600
+    pass_mark: int = 60
+    attempts_allowed: int = 1
+    explanations_after_close: bool = True
+    is_contest: bool = False
+    requirement_id: int | None = None
+    audience_kinds: list[str] = field(default_factory=list)
+    audience_units: list[Org] = field(default_factory=list)
+
+
+def _bank(org: Org, rule: DrawRule) -> Any:
+    questions = Question.objects.filter(org=org, active=True)
+    if rule.difficulty:
+        questions = questions.filter(difficulty=rule.difficulty)
+    return questions
+
+
+def _matching_ids(org: Org, rule: DrawRule) -> list[int]:
+    rows = _bank(org, rule).values_list("pk", "tags")
+    return [pk for pk, tags in rows if not rule.tag or rule.tag in (tags or [])]
+
+
+@transaction.atomic
+def create_quiz(actor: Any, *, org: Org, data: QuizInput) -> Quiz:
+    _require_publish(actor, org)
+    title = " ".join((data.title or "").split())
+    if not title:
+        raise ValidationError(_("Give the quiz a title."), code="title")
+    if data.closes_at <= data.opens_at:
+        raise ValidationError(_("The quiz must close after it opens."), code="window")
+    if not 30 <= data.time_limit_seconds <= 4 * 3600:
+        raise ValidationError(
+            _("The time limit is between 30 seconds and 4 hours."), code="time_limit"
+        )
+    if not 0 <= data.pass_mark <= 100:
+        raise ValidationError(_("The pass mark is between 0 and 100."), code="pass_mark")
+    if not 1 <= data.attempts_allowed <= 20:
+        raise ValidationError(_("Allow between 1 and 20 attempts."), code="attempts")
+    if not data.rules or any(r.count < 1 for r in data.rules):
+        raise ValidationError(_("Say how many questions to draw."), code="rules")
+    if sum(r.count for r in data.rules) > 200:
+        raise ValidationError(_("A quiz has at most 200 questions."), code="rules")
+    for rule in data.rules:
+        available = len(_matching_ids(org, rule))
+        if available < rule.count:
+            raise ValidationError(
+                _("The bank has %(have)d questions for “%(rule)s”, the quiz draws %(want)d.")
+                % {"have": available, "rule": rule.tag or _("any tag"), "want": rule.count},
+                code="bank_too_small",
+            )
+    if data.requirement_id:
+        _check_requirement(org, data.requirement_id)
+    kinds, units = _clean_audience(org, data.audience_kinds, data.audience_units)
+    quiz = Quiz.objects.create(
+        org=org,
+        title=title[:200],
+        description=data.description or "",
+        rules=[{"count": r.count, "tag": r.tag, "difficulty": r.difficulty} for r in data.rules],
+        time_limit_seconds=data.time_limit_seconds,
+        pass_mark=data.pass_mark,
+        attempts_allowed=data.attempts_allowed,
+        opens_at=data.opens_at,
+        closes_at=data.closes_at,
+        explanations_after_close=data.explanations_after_close,
+        is_contest=data.is_contest,
+        requirement_id=data.requirement_id,
+        audience_kinds=kinds,
+        created_by=scoping.as_user(actor),
+    )
+    quiz.audience_units.set(units)
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=quiz,
+        org=org,
+        summary=_("Created quiz “%(title)s”") % {"title": quiz.title},
+    )
+    return quiz
+
+
+@transaction.atomic
+def publish_quiz(actor: Any, quiz: Quiz) -> Quiz:
+    return _set_status(actor, quiz, PublishStatus.PUBLISHED, _("Published “%(title)s”"))
+
+
+def _draw(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
+    """The attempt's questions: drawn by the rules, in random order, options shuffled."""
+    chosen: list[int] = []
+    for raw in quiz.rules:
+        rule = DrawRule(int(raw["count"]), raw.get("tag") or "", raw.get("difficulty"))
+        pool = [pk for pk in _matching_ids(quiz.org, rule) if pk not in chosen]
+        if len(pool) < rule.count:
+            raise LearningRefused(
+                "bank_too_small", _("The question bank of this quiz is too small now.")
+            )
+        chosen += rng.sample(pool, rule.count)
+    rng.shuffle(chosen)
+    questions = Question.objects.in_bulk(chosen)
+    snapshot = []
+    for pk in chosen:
+        q = questions[pk]
+        order = list(range(len(q.options)))
+        if q.kind in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
+            rng.shuffle(order)
+        snapshot.append(
+            {
+                "id": q.pk,
+                "version": q.version,
+                "kind": q.kind,
+                "text": q.text,
+                "options": [q.options[i] for i in order],
+                # The answer in the order shown (or the accepted texts of a fill-in).
+                "answer": sorted(order.index(a) for a in q.answer)
+                if q.kind != QuestionKind.FILL
+                else list(q.answer),
+                "explanation": q.explanation,
+            }
+        )
+    return snapshot
+
+
+def start_attempt(user: Any, quiz: Quiz, *, now: datetime.datetime | None = None) -> Attempt:
+    """Start (or resume) the worker's attempt. Starting twice resumes the open attempt."""
+    now = now or timezone.now()
+    member = member_of(user)
+    if quiz.status != PublishStatus.PUBLISHED:
+        raise LearningRefused("not_published", _("This quiz is not open."))
+    if not in_audience(quiz, member):
+        raise LearningRefused("not_in_audience", _("This quiz is not for you."))
+    if now < quiz.opens_at:
+        raise LearningRefused(
+            "not_open_yet",
+            _("The quiz opens at %(time)s.")
+            % {"time": timezone.localtime(quiz.opens_at).strftime("%Y-%m-%d %H:%M")},
+        )
+    if now > quiz.closes_at:
+        raise LearningRefused("closed", _("The quiz has closed."))
+    with transaction.atomic():
+        # One writer per member and quiz: the balance row is the member's lock.
+        _lock_member(member)
+        expire_attempts(quiz=quiz, member=member, now=now)
+        current = Attempt.objects.filter(
+            quiz=quiz, member=member, status=AttemptStatus.IN_PROGRESS
+        ).first()
+        if current is not None:
+            return current
+        used = Attempt.objects.filter(quiz=quiz, member=member).count()
+        if used >= quiz.attempts_allowed:
+            raise LearningRefused("no_attempts_left", _("You have used all your attempts."))
+        snapshot = _draw(quiz, random.Random(secrets.randbits(64)))
+        deadline = min(now + datetime.timedelta(seconds=quiz.time_limit_seconds), quiz.closes_at)
+        return Attempt.objects.create(
+            quiz=quiz,
+            member=member,
+            unit_id=member.unit_id,
+            number=used + 1,
+            started_at=now,
+            deadline=deadline,
+            snapshot=snapshot,
+        )
+
+
+def _lock_member(member: Member) -> None:
+    PointsBalance.objects.bulk_create([PointsBalance(member=member)], ignore_conflicts=True)
+    PointsBalance.objects.select_for_update().get(member=member)
+
+
+def public_questions(attempt: Attempt) -> list[dict[str, Any]]:
+    """What the phone may see while the attempt is open: never the answers."""
+    return [
+        {"position": n, "kind": q["kind"], "text": q["text"], "options": q["options"]}
+        for n, q in enumerate(attempt.snapshot)
+    ]
+
+
+def _clean_answers(attempt: Attempt, answers: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in (answers or {}).items():
+        position = int(key) if str(key).isdigit() else -1
+        if not 0 <= position < len(attempt.snapshot):
+            raise LearningRefused(
+                "unknown_question", _("An answer is for a question not in this attempt.")
+            )
+        question = attempt.snapshot[position]
+        if question["kind"] == QuestionKind.FILL:
+            cleaned[str(position)] = " ".join(str(value or "").split())[:200]
+            continue
+        chosen = value if isinstance(value, list) else [value]
+        if any(not isinstance(c, int) or not 0 <= c < len(question["options"]) for c in chosen):
+            raise LearningRefused("bad_answer", _("An answer is not among the options."))
+        cleaned[str(position)] = sorted(set(chosen))
+    return cleaned
+
+
+def _owned(user: Any, attempt: Attempt) -> Attempt:
+    owner = attempt.member.user_id
+    if owner is None or scoping.as_user(user) is None or owner != user.pk:
+        raise PermissionDenied(_("This is not your attempt."))
+    return attempt
+
+
+@transaction.atomic
+def save_answers(
+    user: Any, attempt: Attempt, answers: dict[str, Any], *, now: datetime.datetime | None = None
+) -> Attempt:
+    """Save answers as the worker goes (a timed-out attempt is scored with these)."""
+    now = now or timezone.now()
+    attempt = _owned(
+        user,
+        Attempt.objects.select_for_update(of=("self",)).select_related("member").get(pk=attempt.pk),
+    )
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        raise LearningRefused("submitted", _("This attempt is already scored."))
+    if now > attempt.deadline + SUBMIT_GRACE:
+        raise LearningRefused("timed_out", _("Time is up: answers are no longer saved."))
+    attempt.answers = {**attempt.answers, **_clean_answers(attempt, answers)}
+    attempt.save(update_fields=["answers"])
+    return attempt
+
+
+def score_answers(snapshot: Sequence[dict[str, Any]], answers: dict[str, Any]) -> int:
+    """How many answers are right."""
+    correct = 0
+    for position, question in enumerate(snapshot):
+        given = answers.get(str(position))
+        if given is None:
+            continue
+        if question["kind"] == QuestionKind.FILL:
+            accepted = {" ".join(str(a).split()).lower() for a in question["answer"]}
+            correct += str(given).lower() in accepted
+        else:
+            correct += sorted(given) == sorted(question["answer"])
+    return correct
+
+
+def submit_attempt(
+    user: Any,
+    attempt: Attempt,
+    answers: dict[str, Any] | None = None,
+    *,
+    now: datetime.datetime | None = None,
+) -> Attempt:
+    """Score the attempt. A second submission returns the first result; a late one is
+    scored with what was saved before the deadline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        attempt = _owned(
+            user,
+            Attempt.objects.select_for_update(of=("self",))
+            .select_related("quiz", "member__unit")
+            .get(pk=attempt.pk),
+        )
+        if attempt.status != AttemptStatus.IN_PROGRESS:
+            return attempt
+        late = now > attempt.deadline + SUBMIT_GRACE
+        if answers and not late:
+            attempt.answers = {**attempt.answers, **_clean_answers(attempt, answers)}
+        _score(attempt, AttemptStatus.TIMED_OUT if late else AttemptStatus.SUBMITTED, now)
+    return attempt
+
+
+def _score(attempt: Attempt, status: str, now: datetime.datetime) -> None:
+    quiz = attempt.quiz
+    total = len(attempt.snapshot)
+    attempt.correct = score_answers(attempt.snapshot, attempt.answers)
+    attempt.score = round(100 * attempt.correct / total) if total else 0
+    attempt.passed = attempt.score >= quiz.pass_mark
+    ended = min(now, attempt.deadline)
+    attempt.submitted_at = ended
+    attempt.seconds_taken = max(0, int((ended - attempt.started_at).total_seconds()))
+    attempt.status = status
+    attempt.save(
+        update_fields=[
+            "answers",
+            "correct",
+            "score",
+            "passed",
+            "submitted_at",
+            "seconds_taken",
+            "status",
+        ]
+    )
+    day = timezone.localdate(ended)
+    member = attempt.member
+    stats.emit(metric=figures.ATTEMPTS, org_id=attempt.unit_id, day=day)
+    result = QuizResult.objects.select_for_update().filter(quiz=quiz, member=member).first()
+    first_pass = attempt.passed and (result is None or not result.passed)
+    better = result is None or (attempt.score, -attempt.seconds_taken) > (
+        result.score,
+        -result.seconds_taken,
+    )
+    if result is None:
+        result = QuizResult(quiz=quiz, member=member)
+    if better:
+        result.attempt = attempt
+        result.score = attempt.score
+        result.seconds_taken = attempt.seconds_taken
+    if result.pk is None or first_pass:
+        # The day and unit a pass counts on are those of the first pass.
+        result.day = day
+        result.unit_id = attempt.unit_id
+    result.passed = bool(result.passed) or bool(attempt.passed)
+    result.save()
+    if first_pass:
+        stats.emit(metric=figures.PASSED, org_id=result.unit_id, day=day)
+        if quiz.requirement_id:
+            stats.emit(
+                metric=figures.requirement_metric(quiz.requirement_id, "passed"),
+                org_id=result.unit_id,
+                day=day,
+            )
+        award_points(member, PointsRule.QUIZ, f"quiz:{quiz.pk}", now=ended)
+
+
+def expire_attempts(
+    *, quiz: Quiz | None = None, member: Member | None = None, now: datetime.datetime | None = None
+) -> int:
+    """Score attempts whose time is up with what they saved (the worker runs this too)."""
+    now = now or timezone.now()
+    due = Attempt.objects.filter(status=AttemptStatus.IN_PROGRESS, deadline__lt=now - SUBMIT_GRACE)
+    if quiz is not None:
+        due = due.filter(quiz=quiz)
+    if member is not None:
+        due = due.filter(member=member)
+    done = 0
+    for pk in list(due.values_list("pk", flat=True)[:1000]):
+        with transaction.atomic():
+            attempt = (
+                Attempt.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("quiz", "member__unit")
+                .filter(pk=pk, status=AttemptStatus.IN_PROGRESS)
+                .first()
+            )
+            if attempt is None:
+                continue
+            _score(attempt, AttemptStatus.TIMED_OUT, now)
+            done += 1
+    return done
+
+
+def may_see_answers(attempt: Attempt, *, now: datetime.datetime | None = None) -> bool:
+    """Answers and explanations of a scored attempt: after the quiz closes, if the quiz
+    shows them at all."""
+    now = now or timezone.now()
+    quiz = attempt.quiz
+    return (
+        attempt.status != AttemptStatus.IN_PROGRESS
+        and quiz.explanations_after_close
+        and now > quiz.closes_at
+    )
+
+
+# --- points -------------------------------------------------------------------------------
+
+
+def award_points(
+    member: Member, rule: str, source: str, *, now: datetime.datetime | None = None
+) -> PointsEntry | None:
+    """Award the rule's points for `source` once, within the rule's daily cap. Returns the
+    entry, or None when nothing was awarded (a repeat, or the cap is reached)."""
+    now = now or timezone.now()
+    points, cap = points_rules()[rule]
+    day = timezone.localdate(now)
+    with transaction.atomic():
+        _lock_member(member)  # serialises this member's awards: the cap holds
+        if PointsEntry.objects.filter(member=member, source=source).exists():
+            return None
+        earned = (
+            PointsEntry.objects.filter(member=member, rule=rule, day=day).aggregate(
+                s=Sum("points")
+            )["s"]
+            or 0
+        )
+        points = min(points, cap - earned)
+        if points <= 0:
+            return None
+        entry = PointsEntry.objects.create(
+            member=member,
+            unit_id=member.unit_id,
+            rule=rule,
+            source=source[:60],
+            points=points,
+            day=day,
+            at=now,
+        )
+        PointsBalance.objects.filter(member=member).update(points=F("points") + points)
+        stats.emit(metric=figures.POINTS, org_id=member.unit_id, day=day, delta=points)
+    return entry
+
+
+# Check-ins earn points through this job, not in the check-in request: the check-in stays
+# one lean transaction, and points follow within a minute. Re-reading an overlap of the
+# stream is harmless (one award per source), and catches check-ins committed late.
+CHECKIN_OVERLAP = datetime.timedelta(minutes=2)
+
+
+def award_checkin_points(*, limit: int = 5000) -> int:
+    from gonghui.activities.models import ActivityStatus, CheckIn
+    from gonghui.learning.models import PointsCursor
+
+    cursor = PointsCursor.objects.filter(name="checkins").first()
+    since = cursor.last_at - CHECKIN_OVERLAP if cursor else None
+    checkins = CheckIn.objects.filter(
+        activity__status__in=[ActivityStatus.PLANNED, ActivityStatus.HELD]
+    ).select_related("member__unit")
+    if since is not None:
+        checkins = checkins.filter(at__gte=since)
+    batch = list(checkins.order_by("at", "id")[:limit])
+    if not batch:
+        return 0
+    awarded = 0
+    for checkin in batch:
+        awarded += (
+            award_points(
+                checkin.member, PointsRule.CHECKIN, f"checkin:{checkin.pk}", now=checkin.at
+            )
+            is not None
+        )
+    PointsCursor.objects.update_or_create(name="checkins", defaults={"last_at": batch[-1].at})
+    return awarded
