@@ -18,17 +18,19 @@ DEBUG off, PostgreSQL), while a cadre of the root reads the leaderboards.
 3. gunicorn (`--contest-server`, e.g. gthread:3x4) with `gonghui.wsgi` on 127.0.0.1;
    `GET /healthz` from `--contest-concurrency` connections for `--trivial-seconds`
    (the framework's ceiling on this server);
-4. the contest: `gonghui worker` folds the figures as in production, a reader process
-   (the root's cadre) reads `GET /api/points/leaderboard?org_id=<root>&kind=members` and
-   `kind=units` back to back on one connection, and the load generator (asyncio, raw
+4. the contest: `gonghui worker` folds the figures as in production; two reader processes
+   (the root's cadre), one on the contest's server and one on a pool of its own
+   (`--board-server`), read `GET /api/points/leaderboard?org_id=<root>&kind=members` and
+   `kind=units` back to back on one connection each; and the load generator (asyncio, raw
    HTTP/1.1, a process of its own) runs every member through `--contest-concurrency`
    connections: `POST /api/quizzes/{id}/attempts` (a share sends it twice at the same
    moment: a double tap), answers all 20 (right with the member's skill, drawn 0.3–1.0,
    so some pass and some do not), `POST /api/quizzes/attempts/{id}/submit`; a share
    submits again, some at the same moment as the first, the others after the answer
    came. Every answer of a member must agree. CPU of the server, PostgreSQL, the worker,
-   the reader and the load generator is taken per phase, and the pending figure changes
-   every 2 s;
+   the readers and the load generator is taken over the load, and the pending figure
+   changes every 2 s. When the server's autovacuum is off (it is on this machine),
+   `VACUUM (ANALYZE)` of the written tables every `--vacuum-every` seconds stands in;
 5. the analysis (a child, Django's test client, the same views): statements per start,
    resume, submit (passed, failed, again), leaderboard (members, units) and healthz
    (CaptureQueriesContext), CPU per call (app and its PostgreSQL backend), time inside
