@@ -262,3 +262,26 @@ def phone(browser) -> Iterator[object]:
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+def wipe_union_data(*, users: bool = False) -> None:
+    """Delete every union, member and what hangs on them (tests that build the demo twice).
+    Apps whose rows protect an org or a member are emptied first."""
+    from gonghui.activities.models import Activity
+    from gonghui.cases.models import Case, HardshipFile
+    from gonghui.learning.demo import delete_study_content
+    from gonghui.notices.models import Notice
+    from gonghui.orgs.models import MAX_DEPTH
+    from gonghui.pledges.models import Pledge
+
+    Activity.objects.all().delete()
+    delete_study_content()
+    Notice.objects.all().delete()
+    Pledge.objects.all().delete()
+    HardshipFile.objects.all().delete()
+    Case.objects.all().delete()
+    Member.objects.all().delete()
+    for depth in reversed(range(MAX_DEPTH)):
+        Org.objects.filter(depth=depth).delete()
+    if users:
+        get_user_model().objects.all().delete()

@@ -27,12 +27,16 @@ from gonghui.accounts.services import issue_api_token
 from gonghui.activities import services as activity_services
 from gonghui.activities.models import Activity, CheckIn, Evidence, Registration
 from gonghui.api.urls import api
+from gonghui.cases import services as case_services
+from gonghui.cases.models import AidRecord, Case, CaseAttachment, CaseEvent, HardshipFile
 from gonghui.learning.models import Attempt, Course, Material, PointsEntry, Question, Quiz
 from gonghui.notices import services as notice_services
 from gonghui.notices.models import Dispatch, Notice, Reminder, Report
 from gonghui.orgs import services
 from gonghui.orgs.models import ImportJob, Member, MemberTransfer, Org, OrgKind, Role
 from gonghui.orgs.scoping import SYSTEM
+from gonghui.pledges import services as pledge_services
+from gonghui.pledges.models import Pledge, PledgeComment, PledgePhoto, PledgeUpdate
 
 # Pages outside the domain apps: Django's own and the API (tested through its schema).
 SKIPPED_NAMESPACES = {"admin", "api"}
@@ -89,6 +93,10 @@ def _objects(tree: Tree) -> Fixture:
     cd_learning = _learning_of(tree, tree.chengdu, tree.cd_member, "成都")
     my_activity, my_registration, my_evidence = _activity_of(tree, tree.my_union, "绵阳")
     cd_activity, cd_registration, cd_evidence = _activity_of(tree, tree.cd_union, "成都")
+    my_pledge = _pledge_of(tree, tree.mianyang, "绵阳")
+    cd_pledge = _pledge_of(tree, tree.chengdu, "成都")
+    my_case = _case_of(tree.my_member, tree.my_union, "绵阳")
+    cd_case = _case_of(tree.cd_member, tree.cd_union, "成都")
     common = {"kind": "members", "decision": "accept"}
     other = {
         "org_id": tree.my_union.pk,
@@ -105,6 +113,8 @@ def _objects(tree: Tree) -> Fixture:
         "evidence_id": my_evidence.pk,
         "token": activity_services.qr_token(my_activity),
         **my_learning,
+        **my_pledge,
+        **my_case,
         **common,
     }
     own = {
@@ -122,6 +132,8 @@ def _objects(tree: Tree) -> Fixture:
         "evidence_id": cd_evidence.pk,
         "token": activity_services.qr_token(cd_activity),
         **cd_learning,
+        **cd_pledge,
+        **cd_case,
         **common,
     }
     return Fixture(tree, other, own)
@@ -207,6 +219,69 @@ def _activity_of(tree: Tree, union: Org, name: str) -> tuple[Any, Any, Any]:
     photo = SimpleUploadedFile(f"{name}.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
     evidence = activity_services.add_evidence(SYSTEM, activity, upload=photo, kind="photo")
     return activity, registration, evidence
+
+
+def _pledge_of(tree: Tree, city: Org, name: str) -> dict[str, int]:
+    """A city's published pledge (我为职工办实事) with a progress photo and a comment of
+    one of its workers."""
+    from django.contrib.auth import get_user_model
+
+    member = Member.objects.filter(unit__ancestor_1=city.pk).order_by("pk").first()
+    if member.user_id is None:
+        member.user = get_user_model().objects.create_user(username=f"pledge-worker-{city.code}")
+        member.save(update_fields=["user"])
+    pledge = pledge_services.create_pledge(
+        actor=SYSTEM,
+        org=city,
+        data=pledge_services.PledgeInput(
+            title=f"{name}职工免费体检",
+            category="services",
+            target=f"为{name}100名一线职工免费体检",
+            target_value=100,
+            target_unit="人",
+            deadline=DUE,
+        ),
+    )
+    pledge = pledge_services.publish_pledge(actor=SYSTEM, pledge=pledge)
+    photo = SimpleUploadedFile(f"{name}.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+    update = pledge_services.add_progress(
+        actor=SYSTEM, pledge=pledge, text=f"{name}首批体检完成", progress=40, photos=[photo]
+    )
+    comment = pledge_services.add_comment(actor=member.user, pledge=pledge, text=f"{name}点赞")
+    return {
+        "pledge_id": pledge.pk,
+        "photo_id": update.photos.get().pk,
+        "comment_id": comment.pk,
+    }
+
+
+def _case_of(member: Member, union: Org, name: str) -> dict[str, int]:
+    """A worker's case with a file, at their grassroots union; a hardship file there."""
+    from django.contrib.auth import get_user_model
+
+    if member.user_id is None:
+        member.user = get_user_model().objects.create_user(username=f"case-worker-{union.code}")
+        member.save(update_fields=["user"])
+    payslip = SimpleUploadedFile(f"{name}.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+    case = case_services.file_case(
+        member.user,
+        member=member,
+        data=case_services.CaseInput("wages", f"{name}欠薪", f"{name}公司拖欠三个月工资未发。"),
+        attachments=[payslip],
+    )
+    hardship = case_services.open_hardship_file(
+        SYSTEM,
+        member=member,
+        org=union,
+        data=case_services.HardshipInput(
+            "relative", ["illness"], 3, 800, f"{name}家属长期患病，开支较大。", DUE
+        ),
+    )
+    return {
+        "case_id": case.pk,
+        "case_attachment_id": case.attachments.get().pk,
+        "file_id": hardship.pk,
+    }
 
 
 def _notice_of(city: Org, union: Org, name: str) -> tuple[Any, Any, Any]:
@@ -301,6 +376,41 @@ def mianyang_state(tree: Tree) -> list[Any]:
             .values_list("pk", "status", "answers", "score")
         ),
         list(PointsEntry.objects.filter(unit__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        list(
+            Pledge.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "title", "progress", "deadline")
+        ),
+        list(
+            PledgeUpdate.objects.filter(pledge__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "progress")
+        ),
+        list(
+            PledgePhoto.objects.filter(update__pledge__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk")
+        ),
+        list(
+            PledgeComment.objects.filter(pledge__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "hidden", "hidden_reason")
+        ),
+        list(
+            Case.objects.filter(unit__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "handling_org", "handler", "rating", "outcome")
+        ),
+        list(CaseEvent.objects.filter(case__unit__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        list(
+            CaseAttachment.objects.filter(case__unit__ancestor_1=tree.mianyang.pk).values_list("pk")
+        ),
+        list(
+            HardshipFile.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "review_due")
+        ),
+        list(AidRecord.objects.filter(file__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
     ]
 
 
@@ -374,6 +484,12 @@ OBJECT_PARAMS = {
     "question_id",
     "quiz_id",
     "attempt_id",
+    "pledge_id",
+    "photo_id",
+    "comment_id",
+    "case_id",
+    "case_attachment_id",
+    "file_id",
 }
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
@@ -417,7 +533,8 @@ def test_the_same_route_works_for_own_objects(matrix, pattern):
     """The control: the 404 above comes from scoping, not from a broken route."""
     tree = matrix.tree
     client = Client()
-    client.force_login(tree.users["chengdu_admin"])
+    owner = "worker" if pattern.qualified_name in CASE_WORKER_PAGES else "chengdu_admin"
+    client.force_login(tree.users[owner])
     url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, matrix.own))
     response = client.get(url)
     if response.status_code == 405:  # POST-only actions
@@ -461,7 +578,21 @@ WORKER_PAGES = {
     "attempt",
     "attempt_save",
     "attempt_submit",
+    # pledges: 成都's pledge is published at the worker's city, above their unit
+    "for_me_detail",
+    "for_me_comment",
+    "pledge_photo",
+    # cases: the worker's own request
+    "mine_detail",
+    "mine_message",
+    "mine_rate",
+    "mine_reopen",
+    "mine_withdraw",
+    "attachment",
 }
+# The worker's own pages of a case: only its worker opens them, whatever their roles.
+CASE_WORKER_PAGES = {"cases:mine_detail", "cases:mine_message", "cases:mine_rate"}
+CASE_WORKER_PAGES |= {"cases:mine_reopen", "cases:mine_withdraw"}
 
 
 def test_a_worker_sees_activities_of_their_audience_only(matrix):
@@ -476,6 +607,20 @@ def test_a_worker_sees_activities_of_their_audience_only(matrix):
     assert (
         client.get(reverse("activities:detail", kwargs={"activity_id": other})).status_code == 404
     )
+
+
+def test_a_worker_sees_the_pledges_above_their_unit_only(matrix):
+    client = Client()
+    client.force_login(matrix.tree.users["worker"])
+    for name, param in [
+        ("pledges:for_me_detail", "pledge_id"),
+        ("pledges:for_me_comment", "pledge_id"),
+        ("pledges:pledge_photo", "photo_id"),
+    ]:
+        own = client.get(reverse(name, kwargs={param: matrix.own[param]}))
+        assert own.status_code == 200, name
+        other = client.get(reverse(name, kwargs={param: matrix.other[param]}))
+        assert other.status_code == 404, name
 
 
 def test_a_worker_sees_only_their_own_member_record(matrix):
@@ -588,6 +733,9 @@ def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, 
             body[name] = "2026-01-05"
         elif name == "kind":
             body[name] = "grassroots"
+        elif "array" in kinds and name in schema.get("required", []):
+            item = _resolve(prop.get("items", {}))
+            body[name] = [1] if item.get("type") == "integer" else ["x"]
         elif "integer" in kinds:
             body[name] = 1
         elif "boolean" in kinds:
@@ -595,6 +743,20 @@ def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, 
         elif "string" in kinds:
             body[name] = "x"
     return body
+
+
+def send(client: Client, method: str, url: str, operation: dict[str, Any], values: dict) -> Any:
+    """Call an operation with a body that passes validation: JSON, or a file upload."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "multipart/form-data" in content:
+        upload = SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+        return getattr(client, method)(url, {"file": upload})
+    body = sample_body(operation, values)
+    return getattr(client, method)(
+        url,
+        data=json.dumps(body) if body is not None else None,
+        content_type="application/json",
+    )
 
 
 def _api_url(path: str, values: dict[str, Any]) -> str:
@@ -621,12 +783,7 @@ def test_api_routes_answer_404_for_mianyang_objects(matrix, method, path, operat
     token = issue_api_token(user=tree.users["chengdu_admin"])
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     before = mianyang_state(tree)
-    body = sample_body(operation, matrix.other)
-    response = getattr(client, method)(
-        _api_url(path, matrix.other),
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-    )
+    response = send(client, method, _api_url(path, matrix.other), operation, matrix.other)
     assert response.status_code == 404, f"{method.upper()} {path}: {response.content[:300]}"
     assert mianyang_state(tree) == before
 
@@ -653,3 +810,118 @@ def test_api_lists_never_show_mianyang(matrix, method, path, operation):
         if param["in"] == "query" and param["name"].endswith("_id"):
             response = client.get(path, {param["name"]: tree.my_union.pk})
             assert response.status_code == 404, f"{path}?{param['name']}"
+
+
+# --- the privacy rule of worker cases -----------------------------------------------------
+
+CASE_PARAMS = {"case_id", "case_attachment_id"}
+CASE_PAGES = [p for p in PAGES if CASE_PARAMS & set(route_params(p))]
+CASE_API = [op for op in API_OPERATIONS if CASE_PARAMS & set(re.findall(r"\{(\w+)\}", op[1]))]
+SECRET_TITLE = "车间主任克扣加班费"
+
+
+@dataclass
+class Concealed:
+    tree: Tree
+    case: Any
+    values: dict[str, Any]
+
+
+@pytest.fixture
+def concealed(matrix) -> Concealed:
+    """The worker's request that skips their employer's union (华信), handled by 锦江区."""
+    tree = matrix.tree
+    case = case_services.file_case(
+        tree.users["worker"],
+        member=tree.cd_member,
+        data=case_services.CaseInput(
+            "wages",
+            SECRET_TITLE,
+            "车间主任长期克扣加班费，不想让厂里工会知道。",
+            "message",
+            "",
+            True,
+        ),
+        attachments=[SimpleUploadedFile("加班记录.pdf", b"%PDF-1.4 x", "application/pdf")],
+    )
+    assert case.handling_org == tree.jinjiang
+    values = {
+        **matrix.own,
+        "case_id": case.pk,
+        "case_attachment_id": case.attachments.get().pk,
+    }
+    return Concealed(tree, case, values)
+
+
+def case_state(case: Any) -> list[Any]:
+    return [
+        list(Case.objects.filter(pk=case.pk).values_list("status", "version", "handling_org")),
+        list(CaseEvent.objects.filter(case=case).values_list("pk")),
+    ]
+
+
+def test_the_privacy_matrix_covers_case_routes():
+    assert {p.qualified_name for p in CASE_PAGES} >= {"cases:detail", "cases:mine_detail"}
+    assert len(CASE_API) >= 10
+
+
+@pytest.mark.parametrize("pattern", CASE_PAGES, ids=lambda p: p.qualified_name)
+def test_the_employer_union_cannot_reach_a_case_that_skipped_it(concealed, pattern):
+    client = Client()
+    client.force_login(concealed.tree.users["cd_union_admin"])
+    url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, concealed.values))
+    before = case_state(concealed.case)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url, {"text": "x", "reason": "x", "note": "x"})
+        assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code}"
+        assert SECRET_TITLE not in response_text(response)
+    assert case_state(concealed.case) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"), CASE_API, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_the_employer_union_cannot_reach_it_through_the_api(concealed, method, path, operation):
+    token = issue_api_token(user=concealed.tree.users["cd_union_admin"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    before = case_state(concealed.case)
+    url = _api_url(path, concealed.values)
+    response = send(client, method, url, operation, concealed.values)
+    assert response.status_code == 404, f"{method.upper()} {path}: {response.content[:300]}"
+    assert case_state(concealed.case) == before
+
+
+def test_the_employer_union_sees_it_in_no_list_ledger_or_figure(concealed):
+    tree = concealed.tree
+    union = tree.cd_union.pk
+    client = Client()
+    client.force_login(tree.users["cd_union_admin"])
+    token = issue_api_token(user=tree.users["cd_union_admin"])
+    api_client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    responses = [
+        client.get(reverse("cases:queue", kwargs={"org_id": union}), {"show": "all", "subtree": 1}),
+        client.get(reverse("cases:queue", kwargs={"org_id": union}), {"q": "克扣"}),
+        client.get(reverse("cases:ledger", kwargs={"org_id": union})),
+        client.get(reverse("cases:figures", kwargs={"org_id": union})),
+        client.get(reverse("notifications")),
+        client.get(reverse("audit_list")),
+        api_client.get("/api/cases", {"show": "all"}),
+        api_client.get("/api/cases", {"org_id": union, "show": "all", "subtree": True}),
+        api_client.get("/api/cases/figures", {"org_id": union}),
+    ]
+    for response in responses:
+        assert response.status_code == 200
+        text = response_text(response)
+        assert SECRET_TITLE not in text and concealed.case.number not in text
+    figures = api_client.get("/api/cases/figures", {"org_id": union}).json()
+    assert figures["subtree"]["filed"] == 1  # the matrix's other, ordinary request
+
+
+def test_the_handling_county_and_the_worker_do_see_it(concealed):
+    tree = concealed.tree
+    for username, route in [("chengdu_admin", "cases:detail"), ("worker", "cases:mine_detail")]:
+        client = Client()
+        client.force_login(tree.users[username])
+        response = client.get(reverse(route, kwargs={"case_id": concealed.case.pk}))
+        assert response.status_code == 200, username
+        assert SECRET_TITLE in response.content.decode()

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "gonghui.notices",
     "gonghui.activities",
     "gonghui.learning",
+    "gonghui.cases",
+    "gonghui.pledges",
     "gonghui.api",
 ]
 

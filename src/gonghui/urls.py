@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include("gonghui.notices.urls")),
     path("", include("gonghui.activities.urls")),
     path("", include("gonghui.learning.urls")),
+    path("", include("gonghui.pledges.urls")),
+    path("", include("gonghui.cases.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

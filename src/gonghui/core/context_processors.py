@@ -12,10 +12,15 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
     member = getattr(user, "member", None) if hasattr(user, "member") else None
+    # The union whose case queue the menu opens: the highest one the user handles cases at.
+    case_grants = [g for g in scoping.grants_for(user) if Perm.CASE_HANDLE in g.perms]
+    cases_org = min(case_grants, key=lambda g: (g.depth, g.org_id)) if case_grants else None
     return {
         "nav_is_cadre": scoping.has_any(user, Perm.ORG_VIEW),
         "nav_can_change_members": scoping.has_any(user, Perm.MEMBER_CHANGE),
         "nav_can_change_orgs": scoping.has_any(user, Perm.ORG_CHANGE),
         "nav_can_audit": scoping.has_any(user, Perm.AUDIT_VIEW),
         "nav_member": member,
+        "nav_can_handle_cases": scoping.has_any(user, Perm.CASE_HANDLE),
+        "nav_cases_org_id": cases_org.org_id if cases_org else None,
     }

@@ -35,7 +35,7 @@ from gonghui.notices import selectors, services
 from gonghui.notices.models import Dispatch, Measure, Notice, RequirementKind
 from gonghui.notices.services import RequirementInput
 from gonghui.orgs.models import Org, OrgKind, Role
-from gonghui.orgs.scoping import SYSTEM
+from gonghui.orgs.scoping import PERMISSIONS_BY_ROLE, SYSTEM, Perm
 
 TITLE = "关于在全省职工中深入开展学习宣传贯彻活动的通知"
 RELAY_TITLE = "关于转发《关于在全省职工中深入开展学习宣传贯彻活动的通知》的通知"
@@ -195,7 +195,8 @@ class NoticeStory:
                 key=lambda r: -r.org.depth,
             )
         for role in self._roles:
-            if not role.org_only and parent.is_descendant_of(role.org):
+            reviews = Perm.NOTICE_REVIEW in PERMISSIONS_BY_ROLE.get(role.kind, frozenset())
+            if reviews and not role.org_only and parent.is_descendant_of(role.org):
                 return role.user
         return SYSTEM
 

@@ -186,6 +186,7 @@ DEMO_ACCOUNTS = (
     ("chengdu", "成都市总工会干部", RoleKind.ADMIN, "city:5101", "city cadre (成都)"),
     ("mianyang", "绵阳市总工会干部", RoleKind.ADMIN, "city:5107", "city cadre (绵阳)"),
     ("jiceng", "基层工会主席", RoleKind.ADMIN, "grassroots", "grassroots cadre"),
+    ("weiquan", "区总工会维权干部", RoleKind.CASE_HANDLER, "county", "case handler (county)"),
     ("zhigong", None, "worker", "worker", "worker (member)"),
 )
 
@@ -471,6 +472,17 @@ def _account_org(where: str) -> Org | None:
         return Org.objects.filter(code=where.removeprefix("city:")).first()
     if where == "grassroots":
         return first_grassroots_in("5101")
+    if where == "county":
+        # The county federation above the demo grassroots union: it handles the cases
+        # of workers who skip their own union.
+        union = first_grassroots_in("5101")
+        if union is None:
+            return None
+        return (
+            Org.objects.filter(pk__in=union.ancestor_ids, kind=OrgKind.COUNTY)
+            .order_by("-depth")
+            .first()
+        )
     return None
 
 

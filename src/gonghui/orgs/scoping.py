@@ -44,6 +44,15 @@ class Perm:
     ACTIVITY_MANAGE = "activity.manage"
     # Learning: publish materials, courses, question banks and quizzes.
     LEARNING_MANAGE = "learning.manage"
+    # Worker cases: handle cases routed to an org (accept, contact, resolve, transfer);
+    # supervise the cases of the unions below (read, escalate, reassign).
+    CASE_HANDLE = "case.handle"
+    CASE_SUPERVISE = "case.supervise"
+    # Hardship aid files (困难职工档案): family situation, aid given; personal data.
+    HARDSHIP_VIEW = "hardship.view"
+    HARDSHIP_CHANGE = "hardship.change"
+    # Pledges (我为职工办实事): publish and report progress.
+    PLEDGE_MANAGE = "pledge.manage"
     AUDIT_VIEW = "audit.view"
 
 
@@ -61,6 +70,11 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_REVIEW,
             Perm.ACTIVITY_MANAGE,
             Perm.LEARNING_MANAGE,
+            Perm.CASE_HANDLE,
+            Perm.CASE_SUPERVISE,
+            Perm.HARDSHIP_VIEW,
+            Perm.HARDSHIP_CHANGE,
+            Perm.PLEDGE_MANAGE,
         }
     ),
     "staff": frozenset(
@@ -73,13 +87,22 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.NOTICE_REVIEW,
             Perm.ACTIVITY_MANAGE,
             Perm.LEARNING_MANAGE,
+            Perm.PLEDGE_MANAGE,
         }
     ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),
     "editor": frozenset({Perm.ORG_VIEW}),
     "chief_editor": frozenset({Perm.ORG_VIEW}),
     "judge": frozenset({Perm.ORG_VIEW}),
-    "case_handler": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),
+    "case_handler": frozenset(
+        {
+            Perm.ORG_VIEW,
+            Perm.MEMBER_VIEW,
+            Perm.CASE_HANDLE,
+            Perm.HARDSHIP_VIEW,
+            Perm.HARDSHIP_CHANGE,
+        }
+    ),
 }
 
 

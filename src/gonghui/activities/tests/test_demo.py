@@ -126,14 +126,8 @@ def test_same_seed_same_activities():
 
     build(seed=5)
     first = story()
-    from gonghui.learning.demo import delete_study_content
-    from gonghui.notices.models import Notice
+    from conftest import wipe_union_data
 
-    Activity.objects.all().delete()
-    delete_study_content()  # the demo's study content (learning's step)
-    Notice.objects.all().delete()
-    Member.objects.all().delete()
-    for depth in reversed(range(10)):
-        Org.objects.filter(depth=depth).delete()
+    wipe_union_data()
     build(seed=5)
     assert story() == first

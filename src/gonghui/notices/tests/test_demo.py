@@ -21,7 +21,7 @@ from gonghui.notices.models import (
     ReportStatus,
     Requirement,
 )
-from gonghui.orgs.models import Member, Org, OrgKind, Role
+from gonghui.orgs.models import Org, OrgKind, Role
 from gonghui.orgs.scoping import SYSTEM
 from gonghui.stats import services as stats
 
@@ -140,15 +140,9 @@ def test_same_seed_same_story(db):
 
     DemoBuilder(scale="tiny", seed=5).build()
     first = story()
-    from gonghui.activities.models import Activity
-    from gonghui.learning.demo import delete_study_content
+    from conftest import wipe_union_data
 
-    Activity.objects.all().delete()  # the demo's activities, when their step is registered
-    delete_study_content()  # the demo's study content (learning's step)
-    Notice.objects.all().delete()
-    Member.objects.all().delete()
-    for depth in reversed(range(10)):
-        Org.objects.filter(depth=depth).delete()
+    wipe_union_data()
     DemoBuilder(scale="tiny", seed=5).build()
     assert story() == first
 

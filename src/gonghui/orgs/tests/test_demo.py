@@ -14,7 +14,6 @@ from gonghui.orgs.demo import DEMO_PASSWORD, DemoBuilder, synthetic_id_number
 from gonghui.orgs.identity import decrypt_id_number, id_number_hash, parse_id_number
 from gonghui.orgs.models import (
     ALLOWED_CHILD_KINDS,
-    MAX_DEPTH,
     Member,
     MemberSource,
     Org,
@@ -69,18 +68,9 @@ def canonical_dump():
 
 
 def wipe():
-    # The demo's notice and activities (registered demo steps) hold on to their unions.
-    from gonghui.activities.models import Activity
-    from gonghui.learning.demo import delete_study_content
-    from gonghui.notices.models import Notice
+    from conftest import wipe_union_data
 
-    Activity.objects.all().delete()
-    delete_study_content()  # the demo's study content (learning's step)
-    Notice.objects.all().delete()
-    Member.objects.all().delete()
-    for depth in reversed(range(MAX_DEPTH)):
-        Org.objects.filter(depth=depth).delete()
-    get_user_model().objects.all().delete()
+    wipe_union_data(users=True)
     assert not Org.objects.exists()
 
 
@@ -212,7 +202,7 @@ def test_synthetic_id_numbers_are_unique_per_county():
 def test_demo_accounts_hold_the_right_roles(tiny):
     User = get_user_model()
     users = {u.username: u for u in User.objects.all()}
-    assert set(users) == {"admin", "sheng", "chengdu", "mianyang", "jiceng", "zhigong"}
+    assert set(users) == {"admin", "sheng", "chengdu", "mianyang", "jiceng", "weiquan", "zhigong"}
     for user in users.values():
         assert user.check_password(DEMO_PASSWORD)
     assert users["admin"].is_superuser and users["admin"].is_staff
@@ -232,6 +222,9 @@ def test_demo_accounts_hold_the_right_roles(tiny):
     grassroots = Org.objects.get(code=code)
     assert grassroots.ancestor_1 == Org.objects.get(code="5101").pk
     assert roles("zhigong") == [] and roles("admin") == []
+    ((code, kind, role, _only, _personal),) = roles("weiquan")
+    assert (kind, role) == (OrgKind.COUNTY, RoleKind.CASE_HANDLER)
+    assert grassroots.is_descendant_of(Org.objects.get(code=code))
     worker = Member.objects.get(user=users["zhigong"])
     assert worker.unit == grassroots
     assert users["zhigong"].first_name == worker.name
@@ -246,7 +239,7 @@ def test_demo_accounts_hold_the_right_roles(tiny):
 def test_demo_accounts_command(tiny):
     assert "Accounts:" in tiny and "sheng" in tiny
     out = run("demo_accounts")
-    for name in ("admin", "sheng", "chengdu", "mianyang", "jiceng", "zhigong"):
+    for name in ("admin", "sheng", "chengdu", "mianyang", "jiceng", "weiquan", "zhigong"):
         assert f"  {name} " in out
     assert DEMO_PASSWORD in out
     assert "成都市总工会" in out
