@@ -269,12 +269,16 @@ def wipe_union_data(*, users: bool = False) -> None:
     Apps whose rows protect an org or a member are emptied first."""
     from gonghui.activities.models import Activity
     from gonghui.cases.models import Case, HardshipFile
+    from gonghui.competitions.models import Competition, Entry
     from gonghui.learning.demo import delete_study_content
     from gonghui.notices.models import Notice
     from gonghui.orgs.models import MAX_DEPTH
     from gonghui.pledges.models import Pledge
 
     Activity.objects.all().delete()
+    Entry.objects.all().delete()
+    Competition.objects.filter(parent__isnull=False).delete()
+    Competition.objects.all().delete()
     delete_study_content()
     Notice.objects.all().delete()
     Pledge.objects.all().delete()

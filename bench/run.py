@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cases import add_cases_arguments, bench_cases
 from checkin_burst import add_arguments as add_checkin_arguments
 from checkin_burst import bench_checkin
 from common import (
@@ -418,6 +419,7 @@ BENCHMARKS = {
     "checkin": bench_checkin,
     "dispatch": bench_dispatch,
     "contest": bench_contest,
+    "cases": bench_cases,
 }
 
 
@@ -433,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     add_checkin_arguments(parser)
     add_dispatch_arguments(parser)
     add_contest_arguments(parser)
+    add_cases_arguments(parser)
     args = parser.parse_args(argv)
     chosen = list(BENCHMARKS) if "all" in args.benchmarks else args.benchmarks
     if "demo" not in chosen and args.rebuild:

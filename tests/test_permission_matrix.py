@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.db.models import Q
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -29,6 +30,8 @@ from gonghui.activities.models import Activity, CheckIn, Evidence, Registration
 from gonghui.api.urls import api
 from gonghui.cases import services as case_services
 from gonghui.cases.models import AidRecord, Case, CaseAttachment, CaseEvent, HardshipFile
+from gonghui.competitions import services as competition_services
+from gonghui.competitions.models import Competition, Entry, Judge, Mark
 from gonghui.learning.models import Attempt, Course, Material, PointsEntry, Question, Quiz
 from gonghui.notices import services as notice_services
 from gonghui.notices.models import Dispatch, Notice, Reminder, Report
@@ -97,6 +100,8 @@ def _objects(tree: Tree) -> Fixture:
     cd_pledge = _pledge_of(tree, tree.chengdu, "成都")
     my_case = _case_of(tree.my_member, tree.my_union, "绵阳")
     cd_case = _case_of(tree.cd_member, tree.cd_union, "成都")
+    my_competition = _competition_of(tree, tree.mianyang, tree.my_member, "绵阳", publish=False)
+    cd_competition = _competition_of(tree, tree.chengdu, tree.cd_member, "成都", publish=True)
     common = {"kind": "members", "decision": "accept"}
     other = {
         "org_id": tree.my_union.pk,
@@ -115,6 +120,7 @@ def _objects(tree: Tree) -> Fixture:
         **my_learning,
         **my_pledge,
         **my_case,
+        **my_competition,
         **common,
     }
     own = {
@@ -134,6 +140,7 @@ def _objects(tree: Tree) -> Fixture:
         **cd_learning,
         **cd_pledge,
         **cd_case,
+        **cd_competition,
         **common,
     }
     return Fixture(tree, other, own)
@@ -284,6 +291,62 @@ def _case_of(member: Member, union: Org, name: str) -> dict[str, int]:
     }
 
 
+def _competition_of(
+    tree: Tree, city: Org, member: Member, name: str, *, publish: bool
+) -> dict[str, int]:
+    """A city's skill competition: the member entered, judged by the city's administrator
+    (who holds a judge role too); 成都's results are published (a public page), 绵阳's
+    are still being judged."""
+    from decimal import Decimal
+
+    admin = {tree.chengdu.pk: "chengdu_admin", tree.mianyang.pk: "mianyang_admin"}[city.pk]
+    judge = tree.users[admin]
+    services.grant_role(actor=SYSTEM, user=judge, org=city, kind="judge")
+    now = timezone.now()
+    competition = competition_services.create_competition(
+        SYSTEM,
+        org=city,
+        data=competition_services.CompetitionInput(
+            f"{name}电工技能竞赛",
+            now - datetime.timedelta(days=1),
+            now + datetime.timedelta(days=5),
+            [
+                competition_services.DisciplineInput(
+                    "电工",
+                    [
+                        competition_services.CriterionInput(
+                            "practical", "接线", Decimal(100), Decimal(100)
+                        )
+                    ],
+                )
+            ],
+        ),
+    )
+    competition_services.open_competition(SYSTEM, competition)
+    discipline = competition.disciplines.get()
+    entry = competition_services.register(
+        SYSTEM, competition=competition, discipline=discipline, member=member
+    )
+    entry = competition_services.decide_entry(SYSTEM, entry, approve=True)
+    competition_services.seat_judge(SYSTEM, discipline, user=judge, chief=True)
+    competition_services.start_judging(SYSTEM, competition)
+    (mark,) = competition_services.enter_marks(
+        judge, entry, marks={discipline.criteria.get().pk: 88}
+    )
+    if publish:
+        competition_services.confirm_scores(judge, discipline)
+        competition_services.set_awards(
+            SYSTEM, discipline, awards=[competition_services.AwardInput("一等奖", 1, 1, "技术能手")]
+        )
+        competition_services.publish_results(SYSTEM, competition)
+    return {
+        "competition_id": competition.pk,
+        "discipline_id": discipline.pk,
+        "entry_id": entry.pk,
+        "mark_id": mark.pk,
+    }
+
+
 def _notice_of(city: Org, union: Org, name: str) -> tuple[Any, Any, Any]:
     """A notice of `city` with an attachment, sent down, and `union`'s report on it."""
     notice = notice_services.create_notice(
@@ -411,6 +474,26 @@ def mianyang_state(tree: Tree) -> list[Any]:
             .values_list("pk", "status", "version", "review_due")
         ),
         list(AidRecord.objects.filter(file__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
+        list(
+            Competition.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "title")
+        ),
+        list(
+            Entry.objects.filter(competition__org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "number", "total", "rank")
+        ),
+        list(
+            Judge.objects.filter(competition__org__ancestor_1=tree.mianyang.pk).values_list(
+                "pk", "user", "chief"
+            )
+        ),
+        list(
+            Mark.objects.filter(entry__competition__org__ancestor_1=tree.mianyang.pk).values_list(
+                "pk", "value"
+            )
+        ),
     ]
 
 
@@ -490,6 +573,10 @@ OBJECT_PARAMS = {
     "case_id",
     "case_attachment_id",
     "file_id",
+    "competition_id",
+    "entry_id",
+    "discipline_id",
+    "mark_id",
 }
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
@@ -507,9 +594,27 @@ def _kwargs(pattern: URLPattern, values: dict[str, Any]) -> dict[str, Any]:
     return {p: values[p] for p in route_params(pattern)}
 
 
+@pytest.fixture(scope="module")
+def _matrix_data(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Fixture]:
+    """The matrix's unions and objects, built once per module (and per test worker)
+    inside a transaction rolled back at the end. Each test runs in a savepoint of it, as
+    with Django's setUpTestData, so no test sees another's changes."""
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield _objects(build_tree())
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
-def matrix(db) -> Fixture:
-    return _objects(build_tree())
+def matrix(_matrix_data: Fixture, db: Any) -> Fixture:
+    return _matrix_data
 
 
 @pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.qualified_name)
@@ -542,6 +647,10 @@ def test_the_same_route_works_for_own_objects(matrix, pattern):
         assert response.status_code == 302, f"POST {url}: {response.status_code}"
     elif pattern.name == "import_errors":
         assert response.status_code == 404  # the job in the fixture has no error file
+    elif response.status_code == 302:
+        # An action that sends a GET back to its page (edit a published competition,
+        # withdraw a judged entry): not a refusal, not the sign-in page.
+        assert "/login" not in response["Location"], f"GET {url}: {response['Location']}"
     else:
         assert response.status_code == 200, f"GET {url}: {response.status_code}"
 
@@ -558,6 +667,8 @@ def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
             continue  # checked below: a worker sees their own record only
         if username == "worker" and values is matrix.own and pattern.name in WORKER_PAGES:
             continue  # the worker is in the audience of 成都's activity: see below
+        if values is matrix.own and pattern.qualified_name in PUBLIC_PAGES:
+            continue  # published results: see test_published_results_are_public
         response = client.get(reverse(pattern.qualified_name, kwargs=kwargs))
         assert response.status_code in (404, 405), f"{pattern.name} {kwargs}"
 
@@ -582,6 +693,10 @@ WORKER_PAGES = {
     "for_me_detail",
     "for_me_comment",
     "pledge_photo",
+    # competitions: the worker's own entry
+    "enter",
+    "withdraw",
+    "entry_certificate",
     # cases: the worker's own request
     "mine_detail",
     "mine_message",
@@ -593,6 +708,10 @@ WORKER_PAGES = {
 # The worker's own pages of a case: only its worker opens them, whatever their roles.
 CASE_WORKER_PAGES = {"cases:mine_detail", "cases:mine_message", "cases:mine_rate"}
 CASE_WORKER_PAGES |= {"cases:mine_reopen", "cases:mine_withdraw"}
+# A member's own competition pages, likewise.
+CASE_WORKER_PAGES |= {"competitions:enter", "competitions:withdraw"}
+# Published results are public: anyone opens 成都's (published); 绵阳's is not published.
+PUBLIC_PAGES = {"competitions:public_results"}
 
 
 def test_a_worker_sees_activities_of_their_audience_only(matrix):
@@ -702,12 +821,14 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
+def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> Any:
     """A body that passes validation, so the handler (and its scoping) really runs."""
     content = operation.get("requestBody", {}).get("content", {})
     if "application/json" not in content:
         return None
     schema = _resolve(content["application/json"]["schema"])
+    if schema.get("type") == "array":
+        return []
     body: dict[str, Any] = {}
     for name, prop in schema.get("properties", {}).items():
         prop = _resolve(prop)
@@ -735,8 +856,13 @@ def sample_body(operation: dict[str, Any], values: dict[str, Any]) -> dict[str, 
             body[name] = "grassroots"
         elif "array" in kinds and name in schema.get("required", []):
             item = _resolve(prop.get("items", {}))
-            body[name] = [1] if item.get("type") == "integer" else ["x"]
-        elif "integer" in kinds:
+            if item.get("type") == "object" or "properties" in item:
+                body[name] = []
+            else:
+                body[name] = [1] if item.get("type") == "integer" else ["x"]
+        elif "object" in kinds:
+            body[name] = {}
+        elif "number" in kinds or "integer" in kinds:
             body[name] = 1
         elif "boolean" in kinds:
             body[name] = False
@@ -925,3 +1051,20 @@ def test_the_handling_county_and_the_worker_do_see_it(concealed):
         response = client.get(reverse(route, kwargs={"case_id": concealed.case.pk}))
         assert response.status_code == 200, username
         assert SECRET_TITLE in response.content.decode()
+
+
+def test_published_results_are_public_and_others_are_not(matrix):
+    client = Client()
+    own = client.get(
+        reverse(
+            "competitions:public_results", kwargs={"competition_id": matrix.own["competition_id"]}
+        )
+    )
+    assert own.status_code == 200 and "技术能手" in own.content.decode()
+    assert "510104199003070" not in own.content.decode()  # never an ID number
+    other = client.get(
+        reverse(
+            "competitions:public_results", kwargs={"competition_id": matrix.other["competition_id"]}
+        )
+    )
+    assert other.status_code == 404

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "gonghui.learning",
     "gonghui.cases",
     "gonghui.pledges",
+    "gonghui.competitions",
     "gonghui.api",
 ]
 

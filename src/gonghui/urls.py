@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("gonghui.learning.urls")),
     path("", include("gonghui.pledges.urls")),
     path("", include("gonghui.cases.urls")),
+    path("", include("gonghui.competitions.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -7,6 +7,7 @@ def register(api: NinjaAPI) -> None:
     from gonghui.accounts.api import router as accounts_router
     from gonghui.activities.api import router as activities_router
     from gonghui.cases.api import router as cases_router
+    from gonghui.competitions.api import router as competitions_router
     from gonghui.learning.api import courses_router, points_router, quizzes_router
     from gonghui.notices.api import router as notices_router
     from gonghui.orgs.api import members_router, orgs_router, transfers_router
@@ -25,3 +26,4 @@ def register(api: NinjaAPI) -> None:
     api.add_router("/points", points_router)
     api.add_router("/pledges", pledges_router)
     api.add_router("/cases", cases_router)
+    api.add_router("/competitions", competitions_router)

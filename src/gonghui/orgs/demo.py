@@ -187,6 +187,8 @@ DEMO_ACCOUNTS = (
     ("mianyang", "绵阳市总工会干部", RoleKind.ADMIN, "city:5107", "city cadre (绵阳)"),
     ("jiceng", "基层工会主席", RoleKind.ADMIN, "grassroots", "grassroots cadre"),
     ("weiquan", "区总工会维权干部", RoleKind.CASE_HANDLER, "county", "case handler (county)"),
+    ("caipan1", "裁判长 赵国强", RoleKind.JUDGE, "city:5101", "chief judge (成都)"),
+    ("caipan2", "裁判 孙丽", RoleKind.JUDGE, "city:5101", "judge (成都)"),
     ("zhigong", None, "worker", "worker", "worker (member)"),
 )
 

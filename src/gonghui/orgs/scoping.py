@@ -53,6 +53,9 @@ class Perm:
     HARDSHIP_CHANGE = "hardship.change"
     # Pledges (我为职工办实事): publish and report progress.
     PLEDGE_MANAGE = "pledge.manage"
+    # Competitions: organise, approve entries; judge (a seat is given per trade).
+    COMPETITION_MANAGE = "competition.manage"
+    COMPETITION_JUDGE = "competition.judge"
     AUDIT_VIEW = "audit.view"
 
 
@@ -75,6 +78,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.HARDSHIP_VIEW,
             Perm.HARDSHIP_CHANGE,
             Perm.PLEDGE_MANAGE,
+            Perm.COMPETITION_MANAGE,
         }
     ),
     "staff": frozenset(
@@ -88,12 +92,15 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.ACTIVITY_MANAGE,
             Perm.LEARNING_MANAGE,
             Perm.PLEDGE_MANAGE,
+            Perm.COMPETITION_MANAGE,
         }
     ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),
     "editor": frozenset({Perm.ORG_VIEW}),
     "chief_editor": frozenset({Perm.ORG_VIEW}),
-    "judge": frozenset({Perm.ORG_VIEW}),
+    # A judge sees only the entries of their seats, by number: no view of the unions, so
+    # nothing else tells them who is behind a number.
+    "judge": frozenset({Perm.COMPETITION_JUDGE}),
     "case_handler": frozenset(
         {
             Perm.ORG_VIEW,

@@ -295,6 +295,32 @@ PLEDGE_PATHS = {
 }
 
 
+COMPETITION_PATHS = {
+    "/api/competitions",
+    "/api/competitions/mine",
+    "/api/competitions/seats",
+    "/api/competitions/entries/{entry_id}/decide",
+    "/api/competitions/entries/{entry_id}/withdraw",
+    "/api/competitions/entries/{entry_id}/nominate",
+    "/api/competitions/entries/{entry_id}/certificate",
+    "/api/competitions/disciplines/{discipline_id}/judges",
+    "/api/competitions/disciplines/{discipline_id}/awards",
+    "/api/competitions/disciplines/{discipline_id}/scores",
+    "/api/competitions/disciplines/{discipline_id}/scores/confirm",
+    "/api/competitions/disciplines/{discipline_id}/scores/theory",
+    "/api/competitions/disciplines/{discipline_id}/scores/{entry_id}",
+    "/api/competitions/marks/{mark_id}/correct",
+    "/api/competitions/{competition_id}",
+    "/api/competitions/{competition_id}/open",
+    "/api/competitions/{competition_id}/start-judging",
+    "/api/competitions/{competition_id}/publish",
+    "/api/competitions/{competition_id}/cancel",
+    "/api/competitions/{competition_id}/entries",
+    "/api/competitions/{competition_id}/scores",
+    "/api/competitions/{competition_id}/results",
+}
+
+
 def test_openapi_schema_lists_the_paths(client):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
@@ -402,6 +428,7 @@ def test_openapi_schema_lists_the_paths(client):
             "/api/cases/{case_id}/reopen",
         }
         | PLEDGE_PATHS
+        | COMPETITION_PATHS
     )
     assert set(schema["paths"]["/api/orgs/{org_id}"]) == {"get", "patch"}
     assert set(schema["paths"]["/api/orgs/{org_id}/children"]) == {"get", "post"}

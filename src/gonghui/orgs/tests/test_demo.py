@@ -202,7 +202,17 @@ def test_synthetic_id_numbers_are_unique_per_county():
 def test_demo_accounts_hold_the_right_roles(tiny):
     User = get_user_model()
     users = {u.username: u for u in User.objects.all()}
-    assert set(users) == {"admin", "sheng", "chengdu", "mianyang", "jiceng", "weiquan", "zhigong"}
+    assert set(users) == {
+        "admin",
+        "sheng",
+        "chengdu",
+        "mianyang",
+        "jiceng",
+        "weiquan",
+        "caipan1",
+        "caipan2",
+        "zhigong",
+    }
     for user in users.values():
         assert user.check_password(DEMO_PASSWORD)
     assert users["admin"].is_superuser and users["admin"].is_staff
@@ -225,6 +235,7 @@ def test_demo_accounts_hold_the_right_roles(tiny):
     ((code, kind, role, _only, _personal),) = roles("weiquan")
     assert (kind, role) == (OrgKind.COUNTY, RoleKind.CASE_HANDLER)
     assert grassroots.is_descendant_of(Org.objects.get(code=code))
+    assert roles("caipan1") == [("5101", OrgKind.CITY, RoleKind.JUDGE, False, False)]
     worker = Member.objects.get(user=users["zhigong"])
     assert worker.unit == grassroots
     assert users["zhigong"].first_name == worker.name
@@ -239,7 +250,16 @@ def test_demo_accounts_hold_the_right_roles(tiny):
 def test_demo_accounts_command(tiny):
     assert "Accounts:" in tiny and "sheng" in tiny
     out = run("demo_accounts")
-    for name in ("admin", "sheng", "chengdu", "mianyang", "jiceng", "weiquan", "zhigong"):
+    for name in (
+        "admin",
+        "sheng",
+        "chengdu",
+        "mianyang",
+        "jiceng",
+        "weiquan",
+        "caipan1",
+        "zhigong",
+    ):
         assert f"  {name} " in out
     assert DEMO_PASSWORD in out
     assert "成都市总工会" in out
