@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +57,7 @@ COMPETITION_ERROR_FIELDS = {
     "team_size": "team_size",
     "age": "max_age",
     "parent": "parent",
+    "requirement": "requirement",
 }
 
 PART_WORDS = {
@@ -133,17 +135,34 @@ class CompetitionForm(forms.Form):
         help_text=_("The higher competition this one qualifies for."),
     )
 
-    def __init__(self, *args: Any, parents: Any, **kwargs: Any) -> None:
+    requirement = forms.TypedChoiceField(
+        label=_("notice requirement"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+        help_text=_(
+            "Meets a requirement of a notice sent to this union (a qualifying round, for example)."
+        ),
+    )
+
+    def __init__(
+        self, *args: Any, parents: Any, requirements: Sequence[Any] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["parent"].queryset = parents
+        self.fields["requirement"].choices = [
+            ("", "—"),
+            *[(r.pk, f"{r.notice.title} · {r.title}") for r in requirements],
+        ]
 
     @classmethod
     def initial_of(cls, competition: Competition) -> dict[str, Any]:
-        names = [n for n in cls.base_fields if n not in ("parent", "version")]
+        names = [n for n in cls.base_fields if n not in ("parent", "requirement", "version")]
         initial = {name: getattr(competition, name) for name in names}
         initial["registration_opens_at"] = _local(competition.registration_opens_at)
         initial["registration_closes_at"] = _local(competition.registration_closes_at)
         initial["parent"] = competition.parent_id
+        initial["requirement"] = competition.requirement_id
         initial["version"] = competition.version
         return initial
 
@@ -297,6 +316,7 @@ def competition_input(form: CompetitionForm, disciplines: Any) -> services.Compe
         combine_rule=data["combine_rule"],
         advance_count=data["advance_count"],
         parent_id=parent.pk if parent else None,
+        requirement_id=data.get("requirement"),
         disciplines=disciplines.inputs(),
     )
 
@@ -431,6 +451,42 @@ class EntryForm(forms.Form):
         else:
             del self.fields["team_name"]
             del self.fields["team_members"]
+
+
+class RegisterMemberForm(EntryForm):
+    """A cadre registers a member of their union (报名 by the union): the member is picked
+    from a search (the page lists the matches as radio buttons); only members the cadre
+    may register are accepted. For a team, the member leads it."""
+
+    member = forms.ModelChoiceField(
+        label=_("member"),
+        queryset=Member.objects.none(),
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": _("Search for the member and pick them from the list."),
+            "invalid_choice": _("Pick a member of a union you manage competitions of."),
+        },
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        competition: Competition,
+        members: Any,
+        mates: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if competition.entry_kind == EntryKind.TEAM and mates is None:
+            mates = Member.objects.none()  # no leader picked yet: the team fields stay
+        super().__init__(*args, competition=competition, mates=mates, **kwargs)
+        self.fields["member"].queryset = members
+        self.fields["certificate"].label = _("vocational certificate")
+        self.fields["discipline"].error_messages["required"] = _("Choose the trade.")
+        if "team_members" in self.fields:
+            self.fields["team_members"].help_text = gettext(
+                "Choose %(n)d colleagues of the leader's grassroots union."
+            ) % {"n": competition.team_size - 1}
+        self.order_fields(["member", "discipline", "certificate", "team_name", "team_members"])
 
 
 class WithdrawForm(forms.Form):

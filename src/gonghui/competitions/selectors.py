@@ -24,6 +24,7 @@ from gonghui.competitions.models import (
     Mark,
 )
 from gonghui.orgs import scoping
+from gonghui.orgs import selectors as org_selectors
 from gonghui.orgs.models import Member, Org, ancestor_field
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
 
@@ -67,6 +68,54 @@ def _cadre_below(user: Any, org: Org) -> bool:
         bool(below)
         and Org.objects.filter(pk__in=below, **{ancestor_field(org.depth): org.pk}).exists()
     )
+
+
+def may_register_members(user: Any, competition: Competition) -> bool:
+    """Whether the user is a cadre (COMPETITION_MANAGE) of the organiser or of a union
+    below it, and so may register members of their unions (报名 by the union)."""
+    if scoping.is_unrestricted(user):
+        return True
+    org = competition.org
+    grants = [g for g in scoping.grants_for(user) if Perm.COMPETITION_MANAGE in g.perms]
+    if any(g.covers(org) for g in grants):
+        return True
+    return (
+        bool(grants)
+        and Org.objects.filter(
+            pk__in=[g.org_id for g in grants], **{ancestor_field(org.depth): org.pk}
+        ).exists()
+    )
+
+
+def registrable_members(user: Any, competition: Competition) -> QuerySet[Member]:
+    """Active members a cadre may register for a competition: those they see
+    (MEMBER_VIEW) in the organiser's subtree whose unit they manage competitions of."""
+    return org_selectors.members_in_scope(user, org=competition.org).filter(
+        scoping.scope_q(user, Perm.COMPETITION_MANAGE, "unit")
+    )
+
+
+def registrable_matches(
+    user: Any,
+    competition: Competition,
+    query: str,
+    *,
+    chosen: Member | None = None,
+    limit: int = 20,
+) -> list[Member]:
+    """The registrable members matching a search (name, pinyin, the last digits of the ID
+    number or phone), the one already chosen first."""
+    query = (query or "").strip()
+    found: list[Member] = []
+    if query:
+        found = list(
+            org_selectors.members_in_scope(user, org=competition.org, query=query)
+            .filter(scoping.scope_q(user, Perm.COMPETITION_MANAGE, "unit"))
+            .order_by("name", "id")[:limit]
+        )
+    if chosen is not None and all(m.pk != chosen.pk for m in found):
+        found.insert(0, chosen)
+    return found
 
 
 def open_to_org(org: Org) -> QuerySet[Competition]:
@@ -336,3 +385,20 @@ def registration_is_open(competition: Competition) -> bool:
         competition.status == CompetitionStatus.OPEN
         and competition.registration_opens_at <= now <= competition.registration_closes_at
     )
+
+
+def competitions_of_requirements(
+    requirement_ids: list[int], org: Org
+) -> dict[int, tuple[int, int]]:
+    """For each notice requirement: (competitions held, competitors) linked to it in
+    `org`'s subtree, read from the roll-ups in one statement."""
+    from gonghui.competitions.figures import requirement_metric
+    from gonghui.stats.selectors import figures_of
+
+    names = {
+        pk: (requirement_metric(pk, "competitions"), requirement_metric(pk, "competitors"))
+        for pk in requirement_ids
+    }
+    flat = [n for pair in names.values() for n in pair]
+    values = figures_of([org], flat)[org.pk] if flat else {}
+    return {pk: (values.get(a, 0), values.get(b, 0)) for pk, (a, b) in names.items()}

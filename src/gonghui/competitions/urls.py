@@ -18,6 +18,11 @@ urlpatterns = [
     ),
     path("competitions/<int:competition_id>/publish/", views.publish, name="publish"),
     path("competitions/<int:competition_id>/cancel/", views.cancel, name="cancel"),
+    path(
+        "competitions/<int:competition_id>/register/",
+        views.register_member,
+        name="register_member",
+    ),
     path("competitions/entries/<int:entry_id>/decide/", views.decide, name="decide"),
     path("competitions/entries/<int:entry_id>/nominate/", views.nominate, name="nominate"),
     path(

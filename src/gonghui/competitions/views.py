@@ -26,6 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from gonghui.activities.selectors import requirements_for
 from gonghui.competitions import pdf, selectors, services
 from gonghui.competitions.forms import (
     COMPETITION_ERROR_FIELDS,
@@ -38,6 +39,7 @@ from gonghui.competitions.forms import (
     DisciplineFormSet,
     EntryForm,
     MarksForm,
+    RegisterMemberForm,
     SeatForm,
     WithdrawForm,
     competition_input,
@@ -68,6 +70,7 @@ ENTRY_ERROR_FIELDS = {
     "team_size": "team_members",
 }
 STATUS_TABS = ["", *CompetitionStatus.values]
+MEMBER_MATCHES = 20
 
 
 def _org(request: HttpRequest, org_id: int) -> Org:
@@ -123,9 +126,10 @@ def _setup_page(
     """The set-up form (create and edit): the competition's fields and its trades."""
     parents = selectors.stage_parents(org, competition.parent_id if competition else None)
     quizzes = selectors.theory_quizzes(org)
+    requirements = requirements_for(org)
     sheet_errors: list[str] = []
     if request.method == "POST":
-        form = CompetitionForm(request.POST, parents=parents)
+        form = CompetitionForm(request.POST, parents=parents, requirements=requirements)
         trades = DisciplineFormSet(request.POST, prefix="trades", quizzes=quizzes)
         if form.is_valid() and trades.is_valid():
             try:
@@ -134,7 +138,7 @@ def _setup_page(
                 messages.error(request, _errors(exc))
                 data = request.POST.copy()
                 data["version"] = str(Competition.objects.get(pk=competition.pk).version)  # type: ignore[union-attr]
-                form = CompetitionForm(data, parents=parents)
+                form = CompetitionForm(data, parents=parents, requirements=requirements)
                 form.is_valid()
             except ValidationError as exc:
                 if _sheet_error(exc):
@@ -145,12 +149,16 @@ def _setup_page(
                 messages.success(request, done)
                 return redirect("competitions:detail", competition_id=saved.pk)
     elif competition is not None:
-        form = CompetitionForm(initial=CompetitionForm.initial_of(competition), parents=parents)
+        form = CompetitionForm(
+            initial=CompetitionForm.initial_of(competition),
+            parents=parents,
+            requirements=requirements,
+        )
         trades = DisciplineFormSet(
             initial=discipline_initial(competition), prefix="trades", quizzes=quizzes
         )
     else:
-        form = CompetitionForm(parents=parents)
+        form = CompetitionForm(parents=parents, requirements=requirements)
         trades = DisciplineFormSet(prefix="trades", quizzes=quizzes)
     context = {
         "org": org,
@@ -260,6 +268,8 @@ def _detail_page(
         "cancel_form": bound.get("cancel")
         or (CancelForm() if can_manage and status not in _ENDED else None),
         "entry_count": len(entries),
+        "may_register": selectors.registration_is_open(competition)
+        and selectors.may_register_members(user, competition),
     }
     return render(request, "competitions/detail.html", context)
 
@@ -458,6 +468,91 @@ def entry_certificate(request: HttpRequest, entry_id: int) -> HttpResponse:
     response = HttpResponse(pdf.certificate(entry, award), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="certificate-{entry.pk}.pdf"'
     return response
+
+
+# --- registering members, by their union ------------------------------------------------
+
+
+def _picked(members: Any, value: Any) -> Member | None:
+    """The member a form names, if it names one the cadre may register."""
+    if not value:
+        return None
+    try:
+        return members.filter(pk=value).first()
+    except (ValueError, TypeError):
+        return None
+
+
+@login_required
+def register_member(request: HttpRequest, competition_id: int) -> HttpResponse:
+    """A union's cadre registers a member of their unions (报名 by the union): the member
+    is found by name or ID-number tail within the cadre's unions below the organiser."""
+    user = request.user
+    competition = selectors.competition_for(user, competition_id)
+    if not selectors.may_register_members(user, competition):
+        raise PermissionDenied(_("You may not register members for this competition."))
+    if not selectors.registration_is_open(competition):
+        messages.error(request, _("Registration is not open."))
+        return _to_detail(competition)
+    members = selectors.registrable_members(user, competition)
+    data = request.POST if request.method == "POST" else None
+    leader = _picked(members, data.get("member") if data else request.GET.get("member"))
+    mates = None
+    if leader is not None and competition.entry_kind == EntryKind.TEAM:
+        mates = _mates(leader, competition).filter(
+            pk__in=Member.objects.restrict(user, Perm.MEMBER_VIEW).values("pk")
+        )
+    kwargs: dict[str, Any] = {"competition": competition, "members": members, "mates": mates}
+    if data is not None:
+        form = RegisterMemberForm(data, **kwargs)
+        if form.is_valid():
+            cleaned = form.cleaned_data
+            member = cleaned["member"]
+            try:
+                entry = services.register(
+                    user,
+                    competition=competition,
+                    discipline=cleaned["discipline"],
+                    member=member,
+                    certificate=cleaned["certificate"],
+                    team_name=cleaned.get("team_name", ""),
+                    team_members=list(cleaned.get("team_members") or []),
+                )
+            except ValidationError as exc:
+                add_service_error(form, exc, field_codes=ENTRY_ERROR_FIELDS)
+            else:
+                if entry.status == EntryStatus.APPROVED:
+                    done = _("%(name)s is registered: number %(number)s.") % {
+                        "name": member.name,
+                        "number": entry.number,
+                    }
+                else:
+                    done = _("%(name)s is registered; %(unit)s approves the entry.") % {
+                        "name": member.name,
+                        "unit": entry.unit.name,
+                    }
+                messages.success(request, done)
+                return _to_detail(competition, f"trade-{entry.discipline_id}")
+    else:
+        form = RegisterMemberForm(initial={"member": leader.pk if leader else None}, **kwargs)
+    q = request.GET.get("q", "").strip()
+    matches = selectors.registrable_matches(
+        user, competition, q, chosen=leader, limit=MEMBER_MATCHES
+    )
+    context = {
+        "competition": competition,
+        "org": competition.org,
+        "form": form,
+        "matches": matches,
+        "q": q,
+        "leader": leader,
+    }
+    target = request.headers.get("HX-Target", "")
+    if request.headers.get("HX-Request") and target == "member-matches":
+        return render(request, "competitions/_register_matches.html", context)
+    if request.headers.get("HX-Request") and target == "team-fields":
+        return render(request, "competitions/_register_team.html", context)
+    return render(request, "competitions/register_member.html", context)
 
 
 # --- members ----------------------------------------------------------------------------

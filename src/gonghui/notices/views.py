@@ -577,10 +577,14 @@ def _show_reach(d: Dispatch, requirements: list[Any]) -> None:
     """Under each requirement: what the activities linked to it reached in the union's
     subtree (from the roll-ups, one statement)."""
     from gonghui.activities.selectors import reach_of_requirements
+    from gonghui.competitions.selectors import competitions_of_requirements
 
-    reach = reach_of_requirements([r.pk for r in requirements], d.org)
+    ids = [r.pk for r in requirements]
+    reach = reach_of_requirements(ids, d.org)
+    competed = competitions_of_requirements(ids, d.org)
     for r in requirements:
         r.reach = reach[r.pk]
+        r.competitions_held, r.competitors_count = competed[r.pk]
 
 
 @login_required

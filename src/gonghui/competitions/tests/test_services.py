@@ -384,3 +384,33 @@ def test_the_top_n_are_nominated_to_the_next_stage(c):
     with pytest.raises(ValidationError) as info:
         services.nominate(c.users["chengdu_admin"], first)
     assert info.value.code == "duplicate"
+
+
+def test_a_round_linked_to_a_notice_requirement_counts_under_it(c):
+    from gonghui.competitions.selectors import competitions_of_requirements
+    from gonghui.notices import services as notices
+
+    province = c.users["province_admin"]
+    notice = notices.create_notice(
+        actor=province,
+        issuer=c.province,
+        title="关于开展职工劳动和技能竞赛的通知",
+        requires_ack=False,
+        requirements=[notices.RequirementInput("competition", "各市举办选拔赛")],
+    )
+    notices.issue_notice(actor=province, notice=notice)
+    requirement = notice.requirements.get()
+    with pytest.raises(ValidationError) as info:
+        services.create_competition(
+            c.users["mianyang_admin"],
+            org=c.mianyang,
+            data=data(requirement_id=requirement.pk + 1000),
+        )
+    assert info.value.code == "requirement"
+    Competition.objects.filter(pk=c.competition.pk).update(requirement=requirement)
+    c.competition.refresh_from_db()
+    publish(c)
+    assert competitions_of_requirements([requirement.pk], c.chengdu) == {requirement.pk: (1, 3)}
+    assert competitions_of_requirements([requirement.pk], c.mianyang) == {requirement.pk: (0, 0)}
+    stats.fold_pending()
+    assert stats.rebuild(check=True) == []

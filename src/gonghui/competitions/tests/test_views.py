@@ -622,3 +622,247 @@ def test_the_certificate_is_a_pdf_for_the_right_people(c):
     assert "张伟" in pdf.certificate_text(zhang, award) and "技术能手" in pdf.certificate_text(
         zhang, award
     )
+
+
+# --- registering members, by their union -------------------------------------------------
+
+
+def register_url(competition: Competition) -> str:
+    return reverse("competitions:register_member", kwargs={"competition_id": competition.pk})
+
+
+def search(client: Client, competition: Competition, q: str) -> str:
+    return text(
+        client.get(
+            register_url(competition),
+            {"q": q},
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_TARGET="member-matches",
+        )
+    )
+
+
+def test_a_grassroots_cadre_registers_a_member(tree):
+    competition = opened(tree)
+    discipline = competition.disciplines.get()
+    cadre = tree.users["cd_union_admin"]
+    client = client_for(cadre)
+    detail = text(client.get(reverse("competitions:detail", args=[competition.pk])))
+    assert register_url(competition) in detail
+    page = client.get(register_url(competition))
+    assert page.status_code == 200 and 'id="send-registration"' in text(page)
+    found = search(client, competition, "李娜")
+    assert f'value="{tree.cd_member2.pk}"' in found and "张伟" not in found
+    response = client.post(
+        register_url(competition),
+        {"member": tree.cd_member2.pk, "discipline": discipline.pk, "certificate": "3"},
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("competitions:detail", args=[competition.pk]))
+    entry = Entry.objects.get()
+    assert (entry.member, entry.registered_by, entry.unit, entry.certificate) == (
+        tree.cd_member2,
+        cadre,
+        tree.cd_union,
+        "3",
+    )
+    # The competition needs the union's approval: the entry waits for decide_entry.
+    assert entry.status == EntryStatus.PENDING
+    followed = client.get(response["Location"])
+    assert any("李娜" in m for m in messages_of(followed))
+    client.post(reverse("competitions:decide", args=[entry.pk]), {"decision": "approve"})
+    entry.refresh_from_db()
+    assert entry.status == EntryStatus.APPROVED and entry.number
+
+
+def test_a_registration_without_unit_approval_gets_its_number(tree):
+    competition = opened(tree, unit_approval=False)
+    discipline = competition.disciplines.get()
+    client = client_for(tree.users["cd_union_admin"])
+    client.post(
+        register_url(competition),
+        {"member": tree.team_member.pk, "discipline": discipline.pk, "certificate": "none"},
+    )
+    entry = Entry.objects.get()
+    assert (entry.member, entry.status, entry.unit) == (
+        tree.team_member,
+        EntryStatus.APPROVED,
+        tree.cd_union,
+    )
+
+
+def test_a_quota_refusal_keeps_the_chosen_member(tree):
+    competition = opened(tree, quota_per_unit=1)
+    discipline = competition.disciplines.get()
+    services.register(
+        tree.users["chengdu_admin"],
+        competition=competition,
+        discipline=discipline,
+        member=tree.cd_member,
+    )
+    client = client_for(tree.users["cd_union_admin"])
+    response = client.post(
+        register_url(competition),
+        {"member": tree.cd_member2.pk, "discipline": discipline.pk, "certificate": "4"},
+    )
+    assert response.status_code == 200
+    body = text(response)
+    assert "成都华信机械有限公司工会委员会的1个名额已用完。" in body
+    form = response.context["form"]
+    assert form.non_field_errors()
+    assert str(form["member"].value()) == str(tree.cd_member2.pk)
+    assert form["certificate"].value() == "4"
+    assert f'value="{tree.cd_member2.pk}" checked' in body and "李娜" in body
+    assert not Entry.objects.filter(member=tree.cd_member2).exists()
+
+
+def test_a_duplicate_and_missing_input_are_refused_on_the_form(tree):
+    competition = opened(tree)
+    discipline = competition.disciplines.get()
+    client = client_for(tree.users["cd_union_admin"])
+    data = {"member": tree.cd_member2.pk, "discipline": discipline.pk, "certificate": "none"}
+    client.post(register_url(competition), data)
+    again = client.post(register_url(competition), data)
+    assert again.status_code == 200 and again.context["form"].non_field_errors()
+    empty = client.post(register_url(competition), {"certificate": "none"})
+    assert set(empty.context["form"].errors) >= {"member", "discipline"}
+    assert Entry.objects.count() == 1
+
+
+def test_a_cadre_registers_a_team_of_the_leaders_union(tree):
+    competition = opened(tree, entry_kind="team", team_size=2)
+    discipline = competition.disciplines.get()
+    client = client_for(tree.users["cd_union_admin"])
+    page = text(client.get(register_url(competition)))
+    assert 'id="no-leader"' in page
+    team = text(
+        client.get(
+            register_url(competition),
+            {"member": tree.cd_member.pk},
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_TARGET="team-fields",
+        )
+    )
+    assert "李娜" in team and "王强" in team and "刘芳" not in team and "张伟" not in team
+    client.post(
+        register_url(competition),
+        {
+            "member": tree.cd_member.pk,
+            "discipline": discipline.pk,
+            "certificate": "none",
+            "team_name": "华信电工队",
+            "team_members": [tree.team_member.pk],
+        },
+    )
+    entry = Entry.objects.get()
+    assert (entry.member, entry.team_name, entry.people, list(entry.team_members.all())) == (
+        tree.cd_member,
+        "华信电工队",
+        2,
+        [tree.team_member],
+    )
+    # A member of another union is no team mate.
+    refused = client.post(
+        register_url(competition),
+        {
+            "member": tree.cd_member2.pk,
+            "discipline": discipline.pk,
+            "certificate": "none",
+            "team_name": "绵阳队",
+            "team_members": [tree.my_member.pk],
+        },
+    )
+    assert "team_members" in refused.context["form"].errors
+    assert Entry.objects.count() == 1
+
+
+def test_other_cities_and_people_without_the_role_are_kept_out(tree):
+    competition = opened(tree)
+    discipline = competition.disciplines.get()
+    url = register_url(competition)
+    data = {"member": tree.cd_member2.pk, "discipline": discipline.pk, "certificate": "none"}
+    mianyang = client_for(tree.users["mianyang_admin"])
+    assert mianyang.get(url).status_code == 404
+    assert mianyang.post(url, data).status_code == 404
+    assert client_for(tree.users["worker"]).get(url).status_code == 404
+    viewer = client_for(tree.users["chengdu_viewer"])
+    assert viewer.get(url).status_code == 403
+    assert url not in text(viewer.get(reverse("competitions:detail", args=[competition.pk])))
+    assert not Entry.objects.exists()
+
+
+def test_the_search_never_lists_members_outside_the_cadres_scope(tree):
+    competition = opened(tree)
+    discipline = competition.disciplines.get()
+    liu = tree.my_member
+    for username in ("cd_union_admin", "chengdu_admin"):
+        client = client_for(tree.users[username])
+        for q in ("刘芳", "liufang", liu.id_number_tail, liu.phone[-4:]):
+            found = search(client, competition, q)
+            assert "刘芳" not in found and f'value="{liu.pk}"' not in found, (username, q)
+        # Nor is a member outside the scope accepted when posted by hand.
+        refused = client.post(
+            register_url(competition),
+            {"member": liu.pk, "discipline": discipline.pk, "certificate": "none"},
+        )
+        assert "member" in refused.context["form"].errors
+        assert "刘芳" not in text(refused)
+    assert "王强" in search(client_for(tree.users["cd_union_admin"]), competition, "王强")
+    assert f'value="{tree.cd_member.pk}"' in search(
+        client_for(tree.users["cd_union_admin"]), competition, tree.cd_member.id_number_tail
+    )
+    assert not Entry.objects.exists()
+
+
+def test_registering_waits_for_the_window(tree):
+    admin = tree.users["chengdu_admin"]
+    draft = services.create_competition(admin, org=tree.chengdu, data=competition_data())
+    client = client_for(admin)
+    response = client.get(register_url(draft))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("competitions:detail", args=[draft.pk])
+    assert register_url(draft) not in text(client.get(response["Location"]))
+    later = opened(
+        tree,
+        registration_opens_at=timezone.now() + datetime.timedelta(days=1),
+        registration_closes_at=timezone.now() + datetime.timedelta(days=3),
+    )
+    cadre = client_for(tree.users["cd_union_admin"])
+    assert cadre.get(register_url(later)).status_code == 302
+    assert register_url(later) not in text(
+        cadre.get(reverse("competitions:detail", args=[later.pk]))
+    )
+
+
+def test_a_qualifying_round_is_linked_to_a_notice_requirement(tree):
+    from gonghui.notices import services as notices
+
+    province = tree.users["province_admin"]
+    notice = notices.create_notice(
+        actor=province,
+        issuer=tree.province,
+        title="关于开展职工劳动和技能竞赛的通知",
+        requires_ack=False,
+        requirements=[notices.RequirementInput("competition", "各市举办选拔赛")],
+    )
+    notices.issue_notice(actor=province, notice=notice)
+    requirement = notice.requirements.get()
+    client = client_for(tree.users["chengdu_admin"])
+    url = reverse("competitions:create", kwargs={"org_id": tree.chengdu.pk})
+    page = client.get(url)
+    assert "各市举办选拔赛" in text(page)
+    response = client.post(url, {**setup_form(), "requirement": str(requirement.pk)})
+    assert response.status_code == 302
+    assert Competition.objects.get().requirement == requirement
+    # A requirement of a notice 成都 never received is not offered, and refused.
+    other = notices.create_notice(
+        actor=tree.users["mianyang_admin"],
+        issuer=tree.mianyang,
+        title="绵阳市总工会通知",
+        requires_ack=False,
+        requirements=[notices.RequirementInput("competition", "绵阳选拔赛")],
+    )
+    notices.issue_notice(actor=tree.users["mianyang_admin"], notice=other)
+    bad = client.post(url, {**setup_form(), "requirement": str(other.requirements.get().pk)})
+    assert bad.status_code == 200
+    assert Competition.objects.count() == 1
