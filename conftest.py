@@ -271,11 +271,15 @@ def wipe_union_data(*, users: bool = False) -> None:
     from gonghui.cases.models import Case, HardshipFile
     from gonghui.competitions.models import Competition, Entry
     from gonghui.learning.demo import delete_study_content
+    from gonghui.news.models import Article, Channel
     from gonghui.notices.models import Notice
     from gonghui.orgs.models import MAX_DEPTH
     from gonghui.pledges.models import Pledge
 
     Activity.objects.all().delete()
+    Article.objects.filter(origin__isnull=False).delete()
+    Article.objects.all().delete()
+    Channel.objects.all().delete()
     Entry.objects.all().delete()
     Competition.objects.filter(parent__isnull=False).delete()
     Competition.objects.all().delete()

@@ -33,6 +33,8 @@ from gonghui.cases.models import AidRecord, Case, CaseAttachment, CaseEvent, Har
 from gonghui.competitions import services as competition_services
 from gonghui.competitions.models import Competition, Entry, Judge, Mark
 from gonghui.learning.models import Attempt, Course, Material, PointsEntry, Question, Quiz
+from gonghui.news import services as news_services
+from gonghui.news.models import Article, Revision
 from gonghui.notices import services as notice_services
 from gonghui.notices.models import Dispatch, Notice, Reminder, Report
 from gonghui.orgs import services
@@ -102,6 +104,8 @@ def _objects(tree: Tree) -> Fixture:
     cd_case = _case_of(tree.cd_member, tree.cd_union, "成都")
     my_competition = _competition_of(tree, tree.mianyang, tree.my_member, "绵阳", publish=False)
     cd_competition = _competition_of(tree, tree.chengdu, tree.cd_member, "成都", publish=True)
+    my_article = _article_of(tree.my_union, "绵阳", publish=False)
+    cd_article = _article_of(tree.cd_union, "成都", publish=True)
     common = {"kind": "members", "decision": "accept"}
     other = {
         "org_id": tree.my_union.pk,
@@ -121,6 +125,7 @@ def _objects(tree: Tree) -> Fixture:
         **my_pledge,
         **my_case,
         **my_competition,
+        **my_article,
         **common,
     }
     own = {
@@ -141,6 +146,7 @@ def _objects(tree: Tree) -> Fixture:
         **cd_pledge,
         **cd_case,
         **cd_competition,
+        **cd_article,
         **common,
     }
     return Fixture(tree, other, own)
@@ -347,6 +353,37 @@ def _competition_of(
     }
 
 
+def _article_of(union: Org, name: str, *, publish: bool) -> dict[str, Any]:
+    """A grassroots union's article with an image, through the editorial chain: 成都's is
+    published (its public pages open for everyone), 绵阳's waits for the editor."""
+    channel = news_services.channels_of(union)[1]
+    article = news_services.create_article(
+        SYSTEM,
+        org=union,
+        data=news_services.ArticleInput(
+            channel.pk, f"{name}劳模宣讲进车间", f"{name}通讯员", f"<p>{name}宣讲活动。</p>"
+        ),
+    )
+    image = news_services.add_image(
+        SYSTEM,
+        article,
+        upload=SimpleUploadedFile(f"{name}.png", b"\x89PNG\r\n\x1a\n", content_type="image/png"),
+    )
+    article = news_services.submit_article(SYSTEM, article)
+    if publish:
+        data = news_services.ArticleInput(
+            article.channel_id, article.title, article.byline, article.body + "<p>补充</p>"
+        )
+        article = news_services.update_article(SYSTEM, article, data=data, version=article.version)
+        article = news_services.approve_article(SYSTEM, article)
+    return {
+        "article_id": article.pk,
+        "revision_id": article.revisions.order_by("-number").first().pk,
+        "image_id": image.pk,
+        "channel_code": channel.code,
+    }
+
+
 def _notice_of(city: Org, union: Org, name: str) -> tuple[Any, Any, Any]:
     """A notice of `city` with an attachment, sent down, and `union`'s report on it."""
     notice = notice_services.create_notice(
@@ -494,6 +531,12 @@ def mianyang_state(tree: Tree) -> list[Any]:
                 "pk", "value"
             )
         ),
+        list(
+            Article.objects.filter(org__ancestor_1=tree.mianyang.pk)
+            .order_by("pk")
+            .values_list("pk", "status", "version", "title", "body", "editor", "chief_editor")
+        ),
+        list(Revision.objects.filter(article__org__ancestor_1=tree.mianyang.pk).values_list("pk")),
     ]
 
 
@@ -577,8 +620,14 @@ OBJECT_PARAMS = {
     "entry_id",
     "discipline_id",
     "mark_id",
+    "article_id",
+    "revision_id",
+    "image_id",
 }
 PAGES_WITH_OBJECTS = [p for p in PAGES if OBJECT_PARAMS & set(route_params(p))]
+# Pages of a union's public site as such (not of one article): open for every union;
+# test_public_sites_show_only_published covers them.
+PUBLIC_SITE_PAGES = {"news:site", "news:channel", "news:search", "news:feed", "news:sitemap"}
 PAGES_WITHOUT_OBJECTS = [p for p in PAGES if not OBJECT_PARAMS & set(route_params(p))]
 
 
@@ -617,7 +666,11 @@ def matrix(_matrix_data: Fixture, db: Any) -> Fixture:
     return _matrix_data
 
 
-@pytest.mark.parametrize("pattern", PAGES_WITH_OBJECTS, ids=lambda p: p.qualified_name)
+@pytest.mark.parametrize(
+    "pattern",
+    [p for p in PAGES_WITH_OBJECTS if p.qualified_name not in PUBLIC_SITE_PAGES],
+    ids=lambda p: p.qualified_name,
+)
 def test_a_chengdu_cadre_gets_404_for_mianyang_objects(matrix, pattern):
     tree = matrix.tree
     client = Client()
@@ -642,11 +695,17 @@ def test_the_same_route_works_for_own_objects(matrix, pattern):
     client.force_login(tree.users[owner])
     url = reverse(pattern.qualified_name, kwargs=_kwargs(pattern, matrix.own))
     response = client.get(url)
-    if response.status_code == 405:  # POST-only actions
+    if pattern.qualified_name == "news:upload_image":
+        png = SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+        response = client.post(url, {"file": png})
+        assert response.status_code in (200, 201), f"POST {url}: {response.status_code}"
+    elif response.status_code == 405:  # POST-only actions
         response = client.post(url, {"note": "ok"})
         assert response.status_code == 302, f"POST {url}: {response.status_code}"
     elif pattern.name == "import_errors":
         assert response.status_code == 404  # the job in the fixture has no error file
+    elif pattern.qualified_name in ("news:cover", "news:video"):
+        assert response.status_code == 404  # the fixture's article has neither
     elif response.status_code == 302:
         # An action that sends a GET back to its page (edit a published competition,
         # withdraw a judged entry): not a refusal, not the sign-in page.
@@ -669,6 +728,8 @@ def test_people_without_roles_see_no_union_objects(matrix, pattern, username):
             continue  # the worker is in the audience of 成都's activity: see below
         if values is matrix.own and pattern.qualified_name in PUBLIC_PAGES:
             continue  # published results: see test_published_results_are_public
+        if pattern.qualified_name in PUBLIC_SITE_PAGES:
+            continue  # see test_public_sites_show_only_published
         response = client.get(reverse(pattern.qualified_name, kwargs=kwargs))
         assert response.status_code in (404, 405), f"{pattern.name} {kwargs}"
 
@@ -712,6 +773,17 @@ CASE_WORKER_PAGES |= {"cases:mine_reopen", "cases:mine_withdraw"}
 CASE_WORKER_PAGES |= {"competitions:enter", "competitions:withdraw"}
 # Published results are public: anyone opens 成都's (published); 绵阳's is not published.
 PUBLIC_PAGES = {"competitions:public_results"}
+# A union's public news site (and its published articles) is open to everybody.
+PUBLIC_NEWS_PAGES = {
+    "news:site",
+    "news:channel",
+    "news:public_article",
+    "news:search",
+    "news:feed",
+    "news:sitemap",
+    "news:image",
+}
+PUBLIC_PAGES |= PUBLIC_NEWS_PAGES
 
 
 def test_a_worker_sees_activities_of_their_audience_only(matrix):
@@ -931,8 +1003,10 @@ def test_api_lists_never_show_mianyang(matrix, method, path, operation):
     assert response.status_code == 200, path
     text = json.dumps(response.json(), ensure_ascii=False)
     assert not any(word in text for word in MIANYANG_WORDS), path
-    # Query parameters that name an org must be scoped too.
-    for param in operation.get("parameters", []):
+    # Query parameters that name an org must be scoped too (public endpoints, without
+    # authentication, read any union's public site by design).
+    public = "security" not in operation
+    for param in [] if public else operation.get("parameters", []):
         if param["in"] == "query" and param["name"].endswith("_id"):
             response = client.get(path, {param["name"]: tree.my_union.pk})
             assert response.status_code == 404, f"{path}?{param['name']}"
@@ -1068,3 +1142,21 @@ def test_published_results_are_public_and_others_are_not(matrix):
         )
     )
     assert other.status_code == 404
+
+
+def test_public_sites_show_only_published(matrix):
+    """A union's public news site opens for everyone, and shows only what was published:
+    绵阳's article waits for its editor, 成都's is published."""
+    client = Client()
+    for values, title, shown in [
+        (matrix.other, "绵阳劳模宣讲进车间", False),
+        (matrix.own, "成都劳模宣讲进车间", True),
+    ]:
+        for name in sorted(PUBLIC_SITE_PAGES):
+            pattern = next(p for p in PAGES if p.qualified_name == name)
+            url = reverse(name, kwargs=_kwargs(pattern, values))
+            response = client.get(url, {"q": title[:2]} if name == "news:search" else {})
+            assert response.status_code == 200, url
+            # The sitemap lists addresses, the other pages titles.
+            mark = f"/articles/{values['article_id']}/" if name == "news:sitemap" else title
+            assert (mark in response_text(response)) is shown, url

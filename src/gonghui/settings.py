@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "gonghui.cases",
     "gonghui.pledges",
     "gonghui.competitions",
+    "gonghui.news",
     "gonghui.api",
 ]
 

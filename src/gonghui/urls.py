@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("gonghui.pledges.urls")),
     path("", include("gonghui.cases.urls")),
     path("", include("gonghui.competitions.urls")),
+    path("", include("gonghui.news.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

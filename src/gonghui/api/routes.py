@@ -9,6 +9,7 @@ def register(api: NinjaAPI) -> None:
     from gonghui.cases.api import router as cases_router
     from gonghui.competitions.api import router as competitions_router
     from gonghui.learning.api import courses_router, points_router, quizzes_router
+    from gonghui.news.api import router as articles_router
     from gonghui.notices.api import router as notices_router
     from gonghui.orgs.api import members_router, orgs_router, transfers_router
     from gonghui.pledges.api import router as pledges_router
@@ -27,3 +28,4 @@ def register(api: NinjaAPI) -> None:
     api.add_router("/pledges", pledges_router)
     api.add_router("/cases", cases_router)
     api.add_router("/competitions", competitions_router)
+    api.add_router("/articles", articles_router)

@@ -189,6 +189,8 @@ DEMO_ACCOUNTS = (
     ("weiquan", "区总工会维权干部", RoleKind.CASE_HANDLER, "county", "case handler (county)"),
     ("caipan1", "裁判长 赵国强", RoleKind.JUDGE, "city:5101", "chief judge (成都)"),
     ("caipan2", "裁判 孙丽", RoleKind.JUDGE, "city:5101", "judge (成都)"),
+    ("bianji", "编辑 周敏", RoleKind.EDITOR, "city:5101", "news editor (成都)"),
+    ("zebian", "责任编辑 吴刚", RoleKind.CHIEF_EDITOR, "city:5101", "responsible editor (成都)"),
     ("zhigong", None, "worker", "worker", "worker (member)"),
 )
 

@@ -56,6 +56,10 @@ class Perm:
     # Competitions: organise, approve entries; judge (a seat is given per trade).
     COMPETITION_MANAGE = "competition.manage"
     COMPETITION_JUDGE = "competition.judge"
+    # News: write and submit articles; edit them (编辑); approve and publish (责任编辑).
+    NEWS_WRITE = "news.write"
+    NEWS_EDIT = "news.edit"
+    NEWS_APPROVE = "news.approve"
     AUDIT_VIEW = "audit.view"
 
 
@@ -79,6 +83,7 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.HARDSHIP_CHANGE,
             Perm.PLEDGE_MANAGE,
             Perm.COMPETITION_MANAGE,
+            Perm.NEWS_WRITE,
         }
     ),
     "staff": frozenset(
@@ -93,11 +98,12 @@ PERMISSIONS_BY_ROLE: dict[str, frozenset[str]] = {
             Perm.LEARNING_MANAGE,
             Perm.PLEDGE_MANAGE,
             Perm.COMPETITION_MANAGE,
+            Perm.NEWS_WRITE,
         }
     ),
     "viewer": frozenset({Perm.ORG_VIEW, Perm.MEMBER_VIEW}),
-    "editor": frozenset({Perm.ORG_VIEW}),
-    "chief_editor": frozenset({Perm.ORG_VIEW}),
+    "editor": frozenset({Perm.ORG_VIEW, Perm.NEWS_WRITE, Perm.NEWS_EDIT}),
+    "chief_editor": frozenset({Perm.ORG_VIEW, Perm.NEWS_WRITE, Perm.NEWS_EDIT, Perm.NEWS_APPROVE}),
     # A judge sees only the entries of their seats, by number: no view of the unions, so
     # nothing else tells them who is behind a number.
     "judge": frozenset({Perm.COMPETITION_JUDGE}),

@@ -321,6 +321,23 @@ COMPETITION_PATHS = {
 }
 
 
+ARTICLE_PATHS = {
+    "/api/articles/public",
+    "/api/articles/public/{article_id}",
+    "/api/articles/channels",
+    "/api/articles",
+    "/api/articles/{article_id}",
+    "/api/articles/{article_id}/submit",
+    "/api/articles/{article_id}/return",
+    "/api/articles/{article_id}/approve",
+    "/api/articles/{article_id}/withdraw",
+    "/api/articles/{article_id}/recommend",
+    "/api/articles/{article_id}/images",
+    "/api/articles/{article_id}/revisions",
+    "/api/articles/{article_id}/revisions/{revision_id}/diff",
+}
+
+
 def test_openapi_schema_lists_the_paths(client):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
@@ -429,6 +446,7 @@ def test_openapi_schema_lists_the_paths(client):
         }
         | PLEDGE_PATHS
         | COMPETITION_PATHS
+        | ARTICLE_PATHS
     )
     assert set(schema["paths"]["/api/orgs/{org_id}"]) == {"get", "patch"}
     assert set(schema["paths"]["/api/orgs/{org_id}/children"]) == {"get", "post"}

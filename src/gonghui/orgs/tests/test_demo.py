@@ -211,6 +211,8 @@ def test_demo_accounts_hold_the_right_roles(tiny):
         "weiquan",
         "caipan1",
         "caipan2",
+        "bianji",
+        "zebian",
         "zhigong",
     }
     for user in users.values():
