@@ -116,10 +116,6 @@ def _visible(request: HttpRequest, activity_id: int) -> tuple[Activity, bool]:
     return activity, False
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, services.CheckInRefused):
         return exc.message
@@ -183,7 +179,7 @@ def _list_context(request: HttpRequest, org: Org, filters: dict[str, Any]) -> di
     month = filters["month"]
     return {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "scope": filters["scope"],
         "kind": filters["kind"],
         "status": filters["status"],
@@ -262,7 +258,7 @@ def _form_page(
             "org": org,
             "activity": activity,
             "title": title,
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
         },
     )
 
@@ -364,7 +360,7 @@ def _detail_page(
     context = {
         "activity": activity,
         "org": activity.org,
-        "trail": _trail(user, activity.org),
+        "trail": org_selectors.visible_breadcrumb(user, activity.org),
         "can_manage": manage,
         "counts": selectors.counts(activity),
         "audience_units": list(activity.audience_units.order_by("path")),

@@ -118,10 +118,6 @@ def _cadre_case(request: HttpRequest, case_id: int) -> Case:
     return case
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _page(request: HttpRequest, queryset: Any) -> Any:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
@@ -317,7 +313,7 @@ def queue(request: HttpRequest, org_id: int) -> HttpResponse:
         case.lights = selectors.case_lights(case, today)  # type: ignore[attr-defined]
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "page": page,
         "query": _query(request),
         "categories": CaseCategory.choices,
@@ -380,7 +376,7 @@ def file_for_worker(request: HttpRequest, org_id: int) -> HttpResponse:
         )
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "form": form,
         "matches": matches,
         "q": q,
@@ -424,7 +420,7 @@ def _detail_page(
     context = {
         "case": case,
         "org": case.handling_org,
-        "trail": _trail(user, case.handling_org),
+        "trail": org_selectors.visible_breadcrumb(user, case.handling_org),
         "timeline": selectors.timeline(case, for_worker=False),
         "attachments": selectors.attachments_of(case),
         "lights": selectors.case_lights(case),
@@ -647,7 +643,7 @@ def figures(request: HttpRequest, org_id: int) -> HttpResponse:
     ]
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "total": total,
         "children": children,
         "by_category": by_category,
@@ -678,7 +674,7 @@ def hardship_list(request: HttpRequest, org_id: int) -> HttpResponse:
     page = _page(request, selectors.hardship_files(request.user, org, **filters))
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "page": page,
         "query": _query(request),
         "status": filters["status"] or "all",
@@ -733,7 +729,7 @@ def hardship_new(request: HttpRequest, org_id: int) -> HttpResponse:
         )
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "form": form,
         "matches": matches,
         "q": q,
@@ -767,7 +763,7 @@ def _hardship_page(
     context = {
         "file": file,
         "org": file.org,
-        "trail": _trail(user, file.org),
+        "trail": org_selectors.visible_breadcrumb(user, file.org),
         "aid": list(file.aid.select_related("org", "recorded_by")),
         "causes": [HardshipCause(c).label for c in file.causes if c in HardshipCause.values],
         "case_visible": file.case_id is not None and selectors.can_read(user, file.case_id),

@@ -79,10 +79,6 @@ def _org(request: HttpRequest, org_id: int) -> Org:
     )
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
@@ -101,7 +97,7 @@ def org_competitions(request: HttpRequest, org_id: int) -> HttpResponse:
         status = ""
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "competitions": list(competitions[:LIST_LIMIT]),
         "from_above": list(selectors.open_to_org(org)[:LIST_LIMIT]) if not status else [],
         "status": status,
@@ -162,7 +158,7 @@ def _setup_page(
         trades = DisciplineFormSet(prefix="trades", quizzes=quizzes)
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "competition": competition,
         "form": form,
         "trades": trades,
@@ -256,7 +252,7 @@ def _detail_page(
     context = {
         "competition": competition,
         "org": competition.org,
-        "trail": _trail(user, competition.org),
+        "trail": org_selectors.visible_breadcrumb(user, competition.org),
         "can_manage": can_manage,
         "sections": sections,
         "results": results,

@@ -147,10 +147,6 @@ def _as_member(request: HttpRequest, member: Member | None, as_cadre: bool) -> b
     return member is not None and (not as_cadre or wanted)
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, services.LearningRefused):
         return exc.message
@@ -162,7 +158,7 @@ def _error_text(exc: Exception) -> str:
 def _head(request: HttpRequest, org: Org, tab: str) -> dict[str, Any]:
     return {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "tab": tab,
         "can_publish": _can_publish(request.user, org),
     }
@@ -214,7 +210,7 @@ def _material_form_page(request: HttpRequest, form: MaterialForm, org: Org) -> H
             "org": org,
             "kind": kind,
             "title": titles.get(str(kind), _("New study material")),
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
         },
     )
 
@@ -255,7 +251,7 @@ def _material_page(request: HttpRequest, material: Material) -> HttpResponse:
         {
             "material": material,
             "org": org,
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
             "can_publish": _can_publish(request.user, org),
             "used_in": used_in,
         },
@@ -354,7 +350,7 @@ def _course_form_page(
             "formset": formset,
             "org": org,
             "title": _("New course of %(org)s") % {"org": org.name},
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
             "has_materials": queries.usable_materials(org).exists(),
         },
     )
@@ -406,7 +402,7 @@ def _course_page(request: HttpRequest, course: Course, *, as_member_link: bool) 
     context = {
         "course": course,
         "org": course.org,
-        "trail": _trail(user, course.org),
+        "trail": org_selectors.visible_breadcrumb(user, course.org),
         "can_publish": _can_publish(user, course.org),
         "items": list(course.items.select_related("material")),
         "counts": queries.course_counts(course, user),
@@ -588,7 +584,7 @@ def _question_form_page(
             "org": org,
             "question": question,
             "title": title,
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
         },
     )
 
@@ -687,7 +683,7 @@ def _import_page(
             "form": form,
             "rejected": rejected,
             "columns": services.QUESTION_COLUMNS,
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
         },
     )
 
@@ -811,7 +807,7 @@ def _quiz_form_page(request: HttpRequest, form: QuizForm, formset: Any, org: Org
             "formset": formset,
             "org": org,
             "title": _("New quiz of %(org)s") % {"org": org.name},
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
             "tags": queries.bank_tags(org),
             "counts": queries.bank_counts(org),
         },
@@ -867,7 +863,7 @@ def _quiz_page(request: HttpRequest, quiz: Quiz, *, as_member_link: bool) -> Htt
     context = {
         "quiz": quiz,
         "org": quiz.org,
-        "trail": _trail(user, quiz.org),
+        "trail": org_selectors.visible_breadcrumb(user, quiz.org),
         "can_publish": _can_publish(user, quiz.org),
         "rules": _rule_labels(quiz),
         "size": queries.bank_size(quiz),

@@ -70,10 +70,6 @@ def _org(request: HttpRequest, org_id: int) -> Org:
     )
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
@@ -113,7 +109,7 @@ def desk(request: HttpRequest, org_id: int) -> HttpResponse:
     ]
     context = {
         "org": org,
-        "trail": _trail(user, org),
+        "trail": org_selectors.visible_breadcrumb(user, org),
         "page": _page(request, articles),
         "status": status,
         "tabs": tabs,
@@ -160,7 +156,7 @@ def _form_page(
         form = ArticleForm(initial=initial, channels=channels)
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "article": article,
         "form": form,
     }
@@ -238,7 +234,7 @@ def _article_page(
     context = {
         "article": article,
         "org": article.org,
-        "trail": _trail(user, article.org),
+        "trail": org_selectors.visible_breadcrumb(user, article.org),
         "revisions": revisions,
         "may_edit": _may_change(user, article),
         "submit_form": VersionForm(initial={"version": article.version})
@@ -438,7 +434,7 @@ def revision_diff(request: HttpRequest, article_id: int, revision_id: int) -> Ht
     context = {
         "article": article,
         "org": article.org,
-        "trail": _trail(request.user, article.org),
+        "trail": org_selectors.visible_breadcrumb(request.user, article.org),
         "revision": revision,
         "base": base,
         "revisions": revisions,
@@ -662,7 +658,7 @@ def channels(request: HttpRequest, org_id: int) -> HttpResponse:
             return redirect("news:channels", org_id=org.pk)
     context = {
         "org": org,
-        "trail": _trail(user, org),
+        "trail": org_selectors.visible_breadcrumb(user, org),
         "channels": services.channels_of(org),
         "can_add": scoping.can(user, Perm.NEWS_APPROVE, org),
         "typed": typed,

@@ -21,7 +21,7 @@ from gonghui.orgs.models import (
     TransferStatus,
     ancestor_field,
 )
-from gonghui.orgs.scoping import Perm
+from gonghui.orgs.scoping import Perm, can
 from gonghui.orgs.search import looks_like_pinyin
 
 ORG_METRICS = [org_metric(kind) for kind in COUNTED_KINDS]
@@ -86,6 +86,11 @@ def breadcrumb(org: Org) -> list[Org]:
     """Root-to-org path, for showing where an org sits."""
     by_id = Org.objects.in_bulk(org.ancestor_ids)
     return [by_id[i] for i in org.ancestor_ids if i in by_id]
+
+
+def visible_breadcrumb(user: Any, org: Org) -> list[Org]:
+    """The root-to-org path, limited to the unions the user may see (a page's trail)."""
+    return [o for o in breadcrumb(org) if can(user, Perm.ORG_VIEW, o)]
 
 
 def children_of(org: Org, user: Any, *, include_dissolved: bool = False) -> list[Org]:

@@ -90,10 +90,6 @@ def _public(request: HttpRequest, pledge_id: int) -> tuple[Pledge, Member | None
     return pledge, member, False
 
 
-def _trail(user: Any, org: Org) -> list[Org]:
-    return [o for o in org_selectors.breadcrumb(org) if scoping.can(user, Perm.ORG_VIEW, o)]
-
-
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
@@ -129,7 +125,7 @@ def org_pledges(request: HttpRequest, org_id: int) -> HttpResponse:
     counts = selectors.status_counts(request.user, org, scope=scope)
     context = {
         "org": org,
-        "trail": _trail(request.user, org),
+        "trail": org_selectors.visible_breadcrumb(request.user, org),
         "scope": scope,
         "status": status,
         "statuses": [(value, label, counts[value]) for value, label in PledgeStatus.choices],
@@ -166,7 +162,7 @@ def _form_page(
             "pledge": pledge,
             "title": title,
             "refusal": refusal,
-            "trail": _trail(request.user, org),
+            "trail": org_selectors.visible_breadcrumb(request.user, org),
         },
     )
 
@@ -226,7 +222,7 @@ def _detail_page(request: HttpRequest, pledge: Pledge) -> HttpResponse:
     context = {
         "pledge": pledge,
         "org": pledge.org,
-        "trail": _trail(request.user, pledge.org),
+        "trail": org_selectors.visible_breadcrumb(request.user, pledge.org),
         "can_manage": manage,
         "detail": selectors.detail(
             pledge,
