@@ -12,12 +12,15 @@ registration or narrowed audience, a member of a grassroots union, a right code 
 valid QR token — and hands everything else (refusals included) to the real API view.
 
 1. one read: the token, its user, the member and their unit, and the wrong-code count,
-   in one statement (the real path: 6 statements through the ORM);
-2. the activity from a per-process cache of 2 s (the real path reads it per request);
+   in one statement (the real path, since it adopted items 1–5 of this proposal: 2 — the
+   token and user, then the member and unit with the wrong-code count as a subquery);
+2. the activity from a per-process cache of 2 s (the real path reads it per request,
+   only the columns it uses: a cancelled activity is refused at once);
 3. one write: a data-modifying CTE inserting the check-in and, only when it is new, the
    marks, the unit reached, the figure changes and the audit entry, and updating the
-   token's last use when stale — one statement, so one commit (the real path: 7
-   statements and two commits, the token's UPDATE being autocommitted on its own).
+   token's last use when stale — one statement, so one commit (the real path:
+   `activities.checkin_sql`, the same shape, which also answers a retry with the
+   existing row; the token's last use is written at most hourly, on its own).
 """
 
 from __future__ import annotations

@@ -860,7 +860,6 @@ def report(data: dict[str, Any]) -> None:
     rows = []
     for key, label in (
         ("start", "start (new attempt)"),
-        ("start_bank_cached", "start, bank ids cached (proposal)"),
         ("submit", "submit (first)"),
         ("board_members", "leaderboard members"),
         ("board_units", "leaderboard units"),
@@ -1643,38 +1642,13 @@ def analyse_main(opts: argparse.Namespace) -> None:
             },
         }
 
-    # A proposal, in this process only: the bank's question ids per drawing rule cached
-    # (today every start reads the whole bank once per rule and filters tags in Python).
-    # Blocks of 50 starts alternate between today's code and the cache, so that whatever
-    # else runs on the machine weighs on both alike.
-    from gonghui.learning import services as learning
-    from gonghui.learning.models import Quiz
-
-    real_matching_ids = learning._matching_ids
-    bank_cache: dict[Any, list[int]] = {}
-
-    def cached_matching_ids(org: Any, rule: Any) -> list[int]:
-        key = (org.pk, rule.tag, rule.difficulty)
-        if key not in bank_cache:
-            bank_cache[key] = real_matching_ids(org, rule)
-        return bank_cache[key]
-
-    quiz = Quiz.objects.select_related("org").get(pk=quiz_id)
-    for raw in quiz.rules:
-        rule = learning.DrawRule(int(raw["count"]), raw.get("tag") or "", raw.get("difficulty"))
-        cached_matching_ids(quiz.org, rule)
+    # The bank's question ids per drawing rule are cached by `learning.services` itself
+    # now (keyed by the bank's version), so the former proposal patched in here is gone:
+    # every block measures the real start.
     started: list[tuple[str, dict[str, Any]]] = []
     for block in range(8):
         tokens = [t for _m, t in members[10 + 50 * block : 60 + 50 * block]]
-        cached = block % 2 == 1
-        learning._matching_ids = cached_matching_ids if cached else real_matching_ids
-        try:
-            run_block(
-                "start_bank_cached" if cached else "start",
-                [lambda t=t: started.append((t, start(t))) for t in tokens],
-            )
-        finally:
-            learning._matching_ids = real_matching_ids
+        run_block("start", [lambda t=t: started.append((t, start(t))) for t in tokens])
     run_block("submit", [lambda t=t, a=a: submit(t, a, rng.uniform(0.3, 1.0)) for t, a in started])
     run_block("board_members", [lambda: board("members")] * 50)
     run_block("board_units", [lambda: board("units")] * 50)

@@ -8,8 +8,9 @@ right database; the child writes its results, the parent saves them and drops th
 
 Check-ins do not exist as a model yet. A simulated check-in is what the check-in service
 will do, in one transaction: insert the fact row (here into the plain table
-bench_checkin), `stats.services.emit(metric="bench.checkins")` and
-`stats.services.mark_distinct(metric="bench.reached", key=member)` at the member's unit.
+bench_checkin), `stats.services.mark_distinct(metric="bench.reached", key=member,
+live=True)` and one `stats.services.emit_counts` of its changes and `bench.checkins` at the
+member's unit, as `activities.services.check_in` does for a check-in taken now.
 It is compared with a bare single-row INSERT (bench_bare) and with a naive design that
 inserts the fact and UPDATEs the province, city and county counter rows in the same
 transaction (bench_hot + bench_hot_counter). See bench/README.md for what is measured.
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ from common import (
 ROLLUP_DB = f"{DB}_rollup"
 CHECKINS = "bench.checkins"
 REACHED = "bench.reached"
-DESIGNS = ("bare", "engine", "engine-batched", "hot-row")
+DESIGNS = ("bare", "engine", "hot-row")
 LEVELS = ("province", "city", "county", "grassroots", "workshop")
 GOAL_P95_MS = 20.0
 GOAL_ROOT_VS_WORKSHOP = 2.0
@@ -774,7 +775,6 @@ def writer(
     from django.db import connection, transaction
 
     from gonghui.stats import services
-    from gonghui.stats.registry import buckets_for
 
     def bare(m: tuple[int, ...]) -> None:
         with connection.cursor() as cursor:
@@ -784,45 +784,20 @@ def writer(
             )
 
     def engine(m: tuple[int, ...]) -> None:
+        """As the check-in service does: the fact row, the member's distinct marks (a
+        check-in taken now: `live`, no read of earlier marks) and every figure change in
+        one multi-row INSERT."""
+        counts: Counter[Any] = Counter({(m[1], CHECKINS, day): 1})
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(
                     "INSERT INTO bench_checkin (member_id, unit_id, day) VALUES (%s, %s, %s)",
                     [m[0], m[1], day],
                 )
-            services.emit(metric=CHECKINS, org_id=m[1], day=day)
-            services.mark_distinct(metric=REACHED, key=m[0], org_id=m[1], day=day)
-
-    def engine_batched(m: tuple[int, ...]) -> None:
-        """The same facts as `engine` in three statements: a proposal for mark_distinct
-        (one INSERT … ON CONFLICT DO NOTHING RETURNING of every bucket, then one multi-row
-        INSERT of the changes). Repeats would also need the late-fact check (one SELECT)."""
-        buckets = buckets_for(day)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO bench_checkin (member_id, unit_id, day) VALUES (%s, %s, %s)",
-                [m[0], m[1], day],
+            services.mark_distinct(
+                metric=REACHED, key=m[0], org_id=m[1], day=day, counts=counts, live=True
             )
-            cursor.execute(
-                "INSERT INTO stats_distinctmark (metric, bucket, key, org_id, day) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s)"] * len(buckets))
-                + " ON CONFLICT (metric, bucket, key) DO NOTHING RETURNING bucket",
-                [v for b in buckets for v in (REACHED, b, m[0], m[1], day)],
-            )
-            first = [row[0] for row in cursor.fetchall()]
-            if len(first) < len(buckets):
-                cursor.execute(
-                    "SELECT bucket FROM stats_distinctmark WHERE metric = %s AND key = %s "
-                    "AND day > %s",
-                    [REACHED, m[0], day],
-                )
-                cursor.fetchall()
-            changes = [CHECKINS, *(f"{REACHED}@{b}" for b in first)]
-            cursor.execute(
-                "INSERT INTO stats_factdelta (org_id, metric, day, delta) VALUES "
-                + ", ".join(["(%s, %s, %s, 1)"] * len(changes)),
-                [v for name in changes for v in (m[1], name, day)],
-            )
+            services.emit_counts(counts)
 
     def hot(m: tuple[int, ...]) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -837,9 +812,7 @@ def writer(
                     [org_id, CHECKINS],
                 )
 
-    write = {"bare": bare, "engine": engine, "engine-batched": engine_batched, "hot-row": hot}[
-        design
-    ]
+    write = {"bare": bare, "engine": engine, "hot-row": hot}[design]
     latencies: list[float] = []
     error = None
     interval = writers / rate if rate else 0.0

@@ -114,6 +114,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Separate names let several test runs share one PostgreSQL server.
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GONGHUI_TEST_DB_NAME") or None}
+    # Parameters bound by the server, so psycopg prepares a statement the connection has
+    # run five times: the dashboards' and check-ins' statements are planned once per
+    # connection instead of on every request (their planning is about half their cost).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = (
+        os.environ.get("GONGHUI_PG_SERVER_SIDE_BINDING", "1") == "1"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -792,7 +792,7 @@ def activity_check_in(request: HttpRequest, activity_id: int, payload: CheckInIn
                 )
             result = services.check_in_with_token(user, payload.token, method=CheckInMethod.API)
         elif payload.code:
-            activity = Activity.objects.select_related("venue_org").filter(pk=activity_id).first()
+            activity = services.activity_for_check_in(activity_id)
             if activity is None:
                 raise Http404
             result = services.check_in_self(

@@ -176,8 +176,15 @@ class CheckInMethod(models.TextChoices):
 class CheckIn(models.Model):
     """One member present at one activity (unique), with how and by whom it was taken."""
 
-    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="checkins")
-    member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes on these two: one_checkin (activity, member) and
+    # checkin_member_day_idx (member, day) lead with them, and every check-in would
+    # otherwise write two more index entries.
+    activity = models.ForeignKey(
+        Activity, on_delete=models.CASCADE, related_name="checkins", db_index=False
+    )
+    member = models.ForeignKey(
+        "orgs.Member", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # The member's unit at check-in: where the attendance reached.
     unit = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
     method = models.CharField(max_length=8, choices=CheckInMethod.choices)

@@ -18,14 +18,15 @@ from typing import IO, Any
 
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import connection, models, transaction
+from django.db.models import Count, F, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gonghui.accounts.services import notify
-from gonghui.activities import figures
+from gonghui.activities import checkin_sql, figures
 from gonghui.activities.models import (
     CHECK_IN_CLOSES_AFTER,
     CHECK_IN_OPENS_BEFORE,
@@ -46,11 +47,20 @@ from gonghui.activities.models import (
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core.errors import ConcurrentEditError
+from gonghui.core.request_context import current_ip
 from gonghui.orgs import scoping
 from gonghui.orgs.identity import id_number_hash, parse_id_number
-from gonghui.orgs.models import MEMBER_UNIT_KINDS, Member, MemberStatus, Org, OrgKind
+from gonghui.orgs.models import (
+    ANCESTOR_FIELDS,
+    MEMBER_UNIT_KINDS,
+    Member,
+    MemberStatus,
+    Org,
+    OrgKind,
+)
 from gonghui.orgs.scoping import Perm
 from gonghui.stats import services as stats
+from gonghui.stats.registry import bucket_metric, buckets_for
 
 # The QR code on the venue's screen changes this often, and a scanned token is good for
 # this long (time to point a phone and load the page on a slow network).
@@ -63,6 +73,37 @@ CODE_ATTEMPTS = 10
 CODE_WINDOW = datetime.timedelta(minutes=10)
 
 ORG_LEVEL_KINDS = (OrgKind.PROVINCE, OrgKind.CITY, OrgKind.COUNTY, OrgKind.TOWNSHIP)
+
+# The columns a worker's check-in reads of four wide rows (the activity and its venue, the
+# member and their unit): what the checks, the figures and the result pages use (the pages
+# show the title, start, place and venue's name). A column left out is read by a query of
+# its own when touched: correct, but slow.
+_UNIT_COLUMNS = ("name", "kind", "depth", *ANCESTOR_FIELDS)
+CHECK_IN_ACTIVITY_FIELDS = (
+    "org",
+    "venue_org",
+    "kind",
+    "title",
+    "place",
+    "starts_at",
+    "ends_at",
+    "audience_kinds",
+    "audience_unit_ids",
+    "registration_required",
+    "requirement",
+    "status",
+    "held_on",
+    "check_in_code",
+    "qr_secret",
+    *(f"venue_org__{name}" for name in _UNIT_COLUMNS),
+)
+CHECK_IN_MEMBER_FIELDS = (
+    "name",
+    "status",
+    "unit",
+    "user",
+    *(f"unit__{name}" for name in _UNIT_COLUMNS),
+)
 
 
 class CheckInRefused(Exception):
@@ -320,13 +361,24 @@ def _held_units(venue: Org) -> list[tuple[int, str]]:
     return _unit_chain(venue)
 
 
-def _unit_chain(org: Org) -> list[tuple[int, str]]:
-    """`org` and its ancestors that are units (team → workshop → grassroots union)."""
+def _unit_chain_candidates(org: Org) -> list[int]:
+    """`org` and the ancestors that may be units: of these, the ones whose kind is a
+    unit's make the chain. A grassroots union is the top of its chain."""
     if org.kind not in MEMBER_UNIT_KINDS:
         return []
+    if org.kind == OrgKind.GRASSROOTS:
+        return [org.pk]
+    return [org.pk, *org.ancestor_ids[:-1]]
+
+
+def _unit_chain(org: Org) -> list[tuple[int, str]]:
+    """`org` and its ancestors that are units (team → workshop → grassroots union)."""
+    candidates = _unit_chain_candidates(org)
+    if not candidates:
+        return []
     chain = [(org.pk, org.kind)]
-    above = [pk for pk in org.ancestor_ids[:-1]]
-    if org.kind != OrgKind.GRASSROOTS and above:
+    above = candidates[1:]
+    if above:
         chain += list(
             Org.objects.filter(pk__in=above, kind__in=MEMBER_UNIT_KINDS).values_list("pk", "kind")
         )
@@ -714,6 +766,8 @@ def check_in(
     else:
         day = min(activity.start_day, today)
     by_user = scoping.as_user(by)
+    if _in_one_statement(activity, live=live):
+        return _check_in_in_one_statement(activity, member, method, by, by_user, now, day)
     with transaction.atomic():
         new_id = _insert_checkin(
             activity, member, method, by_user.pk if by_user else None, now, day
@@ -758,6 +812,90 @@ def check_in(
     return CheckInResult(checkin, True, activity)
 
 
+def _in_one_statement(activity: Activity, *, live: bool) -> bool:
+    """The common case, written in one statement: a check-in taken now (a crowd checking
+    in to an activity under way) on PostgreSQL. A planned activity's first check-ins take
+    the ORM path, which makes it held (with its own facts) before counting the
+    attendance; so do the cadre's roster and sheet, which may date facts earlier than
+    marks already counted (the late-fact correction of `stats.mark_distinct`)."""
+    return live and activity.status == ActivityStatus.HELD and connection.vendor == "postgresql"
+
+
+def _check_in_in_one_statement(
+    activity: Activity,
+    member: Member,
+    method: str,
+    by: Any,
+    by_user: Any,
+    now: datetime.datetime,
+    day: datetime.date,
+) -> CheckInResult:
+    """A live check-in on PostgreSQL: the same rows as the path in `check_in` — the
+    CheckIn row and, only when it is new, what `mark_distinct(live=True)` (the member's
+    marks), `_reach_units` (the unit chain, by id) and `emit_counts` (the figure changes)
+    write, and the audit entry `record` writes — in one statement (checkin_sql)."""
+    checkin = CheckIn(
+        activity=activity,
+        member=member,
+        unit_id=member.unit_id,
+        method=method,
+        at=now,
+        day=day,
+        by=by_user,
+    )
+    buckets = buckets_for(day)
+    member_marks = [(name, b) for name in figures.member_metrics(activity) for b in buckets]
+    unit_marks = [
+        (kind, name, b)
+        for kind in MEMBER_UNIT_KINDS
+        for name in figures.unit_metrics(activity, kind)
+        for b in buckets
+    ]
+    names = {
+        (name, b): bucket_metric(name, b)
+        for name, b in [*member_marks, *((m, b) for _k, m, b in unit_marks)]
+    }
+    actor = by if by is not None else scoping.SYSTEM
+    write = checkin_sql.CheckInWrite(
+        activity_id=activity.pk,
+        member_id=member.pk,
+        unit_id=member.unit_id,
+        method=method,
+        at=now,
+        day=day,
+        by_id=by_user.pk if by_user else None,
+        checkin_metrics=figures.checkin_metrics(activity),
+        member_marks=member_marks,
+        unit_candidates=_unit_chain_candidates(member.unit),
+        unit_kinds=MEMBER_UNIT_KINDS,
+        unit_marks=unit_marks,
+        figures=names,
+        # As `record(actor=…, target=checkin, …)` in `check_in` fills the entry.
+        audit=checkin_sql.AuditValues(
+            actor_id=actor.pk if isinstance(actor, models.Model) else None,
+            actor_name=actor.get_username()[:150],
+            action=AuditAction.CREATE,
+            target_type=CheckIn._meta.label_lower,
+            target_repr=f"{member.name} @ {activity.title}"[:200],
+            org_id=activity.venue_org_id,
+            summary=(_("Checked in (%(method)s)") % {"method": checkin.get_method_display()})[:300],
+            ip_address=current_ip(),
+        ),
+    )
+    row = checkin_sql.write_check_in(write)
+    if row is None:  # a double tap: the other one's row, committed while this one waited
+        existing = CheckIn.objects.get(activity=activity, member=member)
+        return CheckInResult(existing, False, activity)
+    checkin.pk = row.pk
+    if not row.created:  # a retry: the first check-in's row
+        checkin.unit_id = row.unit_id
+        checkin.method = row.method
+        checkin.at = row.at
+        checkin.day = row.day
+        checkin.by_id = row.by_id
+    return CheckInResult(checkin, row.created, activity)
+
+
 def _refuse(user: Any, activity: Activity | None, method: str, refused: CheckInRefused) -> None:
     if scoping.as_user(user) is not None:
         CheckInRefusal.objects.create(
@@ -765,15 +903,34 @@ def _refuse(user: Any, activity: Activity | None, method: str, refused: CheckInR
         )
 
 
-def member_of(user: Any) -> Member:
-    member = (
-        Member.objects.filter(user=user, status=MemberStatus.ACTIVE).select_related("unit").first()
-        if scoping.as_user(user) is not None
-        else None
+def _members_of(user: Any) -> QuerySet[Member]:
+    """The worker's active member record with their unit, one statement, the columns a
+    check-in uses."""
+    return (
+        Member.objects.filter(user=user, status=MemberStatus.ACTIVE)
+        .select_related("unit")
+        .only(*CHECK_IN_MEMBER_FIELDS)
     )
+
+
+def _require_member(member: Member | None) -> Member:
     if member is None:
         raise CheckInRefused("no_member", _("Your account is not linked to a union member record."))
     return member
+
+
+def member_of(user: Any) -> Member:
+    return _require_member(_members_of(user).first() if scoping.as_user(user) is not None else None)
+
+
+def activity_for_check_in(activity_id: int) -> Activity | None:
+    """The activity with its venue, the columns a check-in and its result page use."""
+    return (
+        Activity.objects.select_related("venue_org")
+        .only(*CHECK_IN_ACTIVITY_FIELDS)
+        .filter(pk=activity_id)
+        .first()
+    )
 
 
 # QR tokens: "<activity id>:<timestamp>:<signature>", signed with the activity's own secret
@@ -791,11 +948,7 @@ def qr_token(activity: Activity) -> str:
 def activity_of_token(token: str) -> Activity:
     """The activity a scanned token belongs to, checking signature and age."""
     head = (token or "").split(":", 1)[0]
-    activity = (
-        Activity.objects.select_related("venue_org").filter(pk=int(head)).first()
-        if head.isdigit()
-        else None
-    )
+    activity = activity_for_check_in(int(head)) if head.isdigit() else None
     if activity is None:
         raise CheckInRefused("bad_token", _("This QR code is not a Gonghui check-in code."))
     try:
@@ -836,16 +989,16 @@ def check_in_scanned(
     return check_in(activity=activity, member=member, method=CheckInMethod.QR, by=user)
 
 
-def require_code_attempts_left(user: Any) -> None:
-    """Six digits can be guessed: at most CODE_ATTEMPTS wrong codes per worker per window."""
-    if scoping.as_user(user) is None:
-        return
-    wrong = CheckInRefusal.objects.filter(
+def _wrong_codes(user: Any) -> QuerySet[CheckInRefusal]:
+    return CheckInRefusal.objects.filter(
         user=user,
         method=CheckInMethod.CODE,
         reason="wrong_code",
         at__gte=timezone.now() - CODE_WINDOW,
-    ).count()
+    )
+
+
+def _refuse_too_many_attempts(wrong: int) -> None:
     if wrong >= CODE_ATTEMPTS:
         raise CheckInRefused(
             "too_many_attempts",
@@ -854,19 +1007,43 @@ def require_code_attempts_left(user: Any) -> None:
         )
 
 
+def require_code_attempts_left(user: Any) -> None:
+    """Six digits can be guessed: at most CODE_ATTEMPTS wrong codes per worker per window."""
+    if scoping.as_user(user) is None:
+        return
+    _refuse_too_many_attempts(_wrong_codes(user).count())
+
+
+def _member_with_code_attempts_left(user: Any) -> Member | None:
+    """`require_code_attempts_left`, then the worker's member record (None: none) — in
+    one statement, the count of wrong codes read as a subquery of the member's row. Every
+    code is checked against the limit before it is compared, the right one too: else a
+    guesser locked out would still learn the code by its success."""
+    if scoping.as_user(user) is None:
+        return None
+    count = _wrong_codes(user).order_by().values("user").annotate(n=Count("pk")).values("n")
+    member = _members_of(user).annotate(wrong_codes=Coalesce(Subquery(count), 0)).first()
+    # No member record: refused as no_member right after, but the limit comes first.
+    wrong = _wrong_codes(user).count() if member is None else member.wrong_codes  # type: ignore[attr-defined]
+    _refuse_too_many_attempts(wrong)
+    return member
+
+
 def check_in_with_code(user: Any, code: str, *, method: str = CheckInMethod.CODE) -> CheckInResult:
     """A worker types the code read aloud. Codes are short, so wrong guesses are limited
     per worker, and a code only opens activities whose audience includes them."""
     code = "".join((code or "").split())
-    require_code_attempts_left(user)
+    found = _member_with_code_attempts_left(user)
     try:
-        member = member_of(user)
+        member = _require_member(found)
         if not (code.isdigit() and len(code) == 6):
             raise CheckInRefused("wrong_code", _("The check-in code has 6 digits."))
         now = timezone.now()
         candidates = [
             a
-            for a in Activity.objects.select_related("venue_org").filter(
+            for a in Activity.objects.select_related("venue_org")
+            .only(*CHECK_IN_ACTIVITY_FIELDS)
+            .filter(
                 check_in_code=code,
                 status__in=[ActivityStatus.PLANNED, ActivityStatus.HELD],
                 starts_at__lte=now + CHECK_IN_OPENS_BEFORE,
@@ -893,12 +1070,12 @@ def check_in_self(
         if result_activity.pk != activity.pk:
             raise CheckInRefused("bad_token", _("This QR code belongs to another activity."))
         return check_in(activity=activity, member=member_of(user), method=method, by=user)
-    require_code_attempts_left(user)
+    member = _member_with_code_attempts_left(user)
     if code.strip() != activity.check_in_code:
         refused = CheckInRefused("wrong_code", _("The check-in code is wrong."))
         _refuse(user, activity, CheckInMethod.CODE, refused)
         raise refused
-    return check_in(activity=activity, member=member_of(user), method=method, by=user)
+    return check_in(activity=activity, member=_require_member(member), method=method, by=user)
 
 
 @dataclass

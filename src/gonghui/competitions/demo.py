@@ -112,16 +112,20 @@ def build_demo_competitions(context: DemoContext) -> None:
     unions = list(
         Org.objects.filter(ancestor_1=city.pk, kind=OrgKind.GRASSROOTS).order_by("path")[:6]
     )
+    # The demo worker registers below, and takes one of their union's three places.
+    demo_union_id = services.grassroots_of(demo_member.unit).pk if demo_member else None
     entries = []
     with _at(moment(-30)):
         for union in unions:
-            members = list(
-                Member.objects.filter(unit=union, status=MemberStatus.ACTIVE).order_by("pk")[:8]
-            )
+            members = [
+                m
+                for m in Member.objects.filter(unit=union, status=MemberStatus.ACTIVE).order_by(
+                    "pk"
+                )[:8]
+                if demo_member is None or m.pk != demo_member.pk
+            ]
             rng.shuffle(members)
-            for member in members[:3]:
-                if demo_member is not None and member.pk == demo_member.pk:
-                    continue
+            for member in members[: 2 if union.pk == demo_union_id else 3]:
                 discipline = rng.choice(disciplines)
                 entry = services.register(
                     SYSTEM,

@@ -1280,12 +1280,9 @@ def attempt_start(request: HttpRequest, quiz_id: int):
     `not_in_audience`, `not_open_yet`, `closed`, `no_member` (422), `not_published`,
     `no_attempts_left`, `bank_too_small` (409)."""
     user = request.user
-    quiz = (
-        Quiz.objects.select_related("org")
-        .prefetch_related("audience_units")
-        .filter(pk=quiz_id)
-        .first()
-    )
+    # The audience units come from the service's per-process cache (a quiz's audience
+    # never changes), not from a read per start.
+    quiz = Quiz.objects.select_related("org").filter(pk=quiz_id).first()
     if quiz is None:
         raise Http404
     now = timezone.now()
@@ -1535,9 +1532,11 @@ def points_leaderboard(request: HttpRequest, filters: Query[LeaderboardFilter]):
     if filters.kind == "members":
         if not scoping.can_in_subtree(request.user, Perm.MEMBER_VIEW, org):
             raise PermissionDenied
-        members = [vars(r) for r in selectors.members_leaderboard(org, limit=filters.limit)]
+        # Computed at most every 2 s (the board may trail by up to 2 s), after the check.
+        board = selectors.cached_members_leaderboard(org, limit=filters.limit)
+        members = [vars(r) for r in board]
     else:
-        for row in selectors.units_leaderboard(org, request.user):
+        for row in selectors.cached_units_leaderboard(org, request.user):
             same = units and units[-1]["per_member"] == round(row.per_member, 2)
             units.append(
                 {

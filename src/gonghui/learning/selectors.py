@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.core.cache import cache
 from django.db.models import Avg, Count, Max, Min, QuerySet
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from gonghui.learning.models import (
     QuizResult,
 )
 from gonghui.learning.services import in_audience
+from gonghui.orgs import scoping
 from gonghui.orgs.figures import MEMBERS
 from gonghui.orgs.models import Member, Org, OrgStatus, ancestor_field
 from gonghui.orgs.scoping import Perm
@@ -219,6 +221,54 @@ def units_leaderboard(org: Org, user: Any) -> list[UnitRow]:
         for c in children
     ]
     return sorted(rows, key=lambda r: (-r.per_member, -r.points, r.org.code))
+
+
+# --- leaderboards, cached ------------------------------------------------------------------
+#
+# During a contest the leaderboards are read back to back by cadres while thousands of
+# members score; the board of an org is the same for every cadre allowed to see it. So the
+# computed board is kept in Django's cache (per process, or shared when CACHES names one)
+# for LEADERBOARD_SECONDS: a board may trail the points by up to 2 seconds. The callers
+# check the permission first; nothing user-specific is in a cached board (the units board
+# is cached only for users who see every unit below the org).
+LEADERBOARD_SECONDS = 2
+_board_generation = 0
+
+
+def forget_leaderboards() -> None:
+    """Make the next reads compute the boards afresh (tests, or after a correction)."""
+    global _board_generation
+    _board_generation += 1
+
+
+def _board_key(org: Org, kind: str, limit: int) -> str:
+    # The org's creation time and version: a renamed or moved org, or another org under a
+    # reused id (a test database), never gets an old board.
+    created = org.created_at.timestamp() if org.created_at else 0
+    return f"learning:board:{_board_generation}:{org.pk}:{created}:{org.version}:{kind}:{limit}"
+
+
+def cached_members_leaderboard(org: Org, *, limit: int = 20) -> list[MemberRow]:
+    """`members_leaderboard`, up to LEADERBOARD_SECONDS old."""
+    key = _board_key(org, "members", limit)
+    board: list[MemberRow] | None = cache.get(key)
+    if board is None:
+        board = members_leaderboard(org, limit=limit)
+        cache.set(key, board, LEADERBOARD_SECONDS)
+    return board
+
+
+def cached_units_leaderboard(org: Org, user: Any) -> list[UnitRow]:
+    """`units_leaderboard`, up to LEADERBOARD_SECONDS old for users who see the whole
+    subtree (for them it lists every active child, whoever asks); fresh for others."""
+    if not scoping.can_in_subtree(user, Perm.ORG_VIEW, org):
+        return units_leaderboard(org, user)
+    key = _board_key(org, "units", 0)
+    board: list[UnitRow] | None = cache.get(key)
+    if board is None:
+        board = units_leaderboard(org, user)
+        cache.set(key, board, LEADERBOARD_SECONDS)
+    return board
 
 
 # --- a knowledge contest ----------------------------------------------------------------

@@ -17,14 +17,16 @@ import hashlib
 import random
 import re
 import secrets
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,7 +54,7 @@ from gonghui.learning.models import (
     QuizResult,
 )
 from gonghui.orgs import scoping
-from gonghui.orgs.models import MEMBER_UNIT_KINDS, Member, MemberStatus, Org
+from gonghui.orgs.models import ANCESTOR_FIELDS, MEMBER_UNIT_KINDS, Member, MemberStatus, Org
 from gonghui.orgs.scoping import Perm
 from gonghui.stats import services as stats
 
@@ -117,9 +119,28 @@ def in_audience(thing: Material | Course | Quiz, member: Member) -> bool:
     return not units or any(unit.is_descendant_of(u) for u in units)
 
 
+# What the study services and their callers read of a member and their unit: the member
+# row's personal data (the ID number's cipher, contact details) is not needed for study.
+MEMBER_FIELDS = ("id", "name", "status", "unit_id", "user_id")
+UNIT_FIELDS = (
+    "id",
+    "name",
+    "code",
+    "kind",
+    "status",
+    "parent_id",
+    "path",
+    "depth",
+    *ANCESTOR_FIELDS,
+)
+
+
 def member_of(user: Any) -> Member:
     member = (
-        Member.objects.filter(user=user, status=MemberStatus.ACTIVE).select_related("unit").first()
+        Member.objects.filter(user=user, status=MemberStatus.ACTIVE)
+        .select_related("unit")
+        .only(*MEMBER_FIELDS, *(f"unit__{f}" for f in UNIT_FIELDS))
+        .first()
         if scoping.as_user(user) is not None
         else None
     )
@@ -783,16 +804,132 @@ class QuizInput:
     audience_units: list[Org] = field(default_factory=list)
 
 
-def _bank(org: Org, rule: DrawRule) -> Any:
-    questions = Question.objects.filter(org=org, active=True)
-    if rule.difficulty:
-        questions = questions.filter(difficulty=rule.difficulty)
-    return questions
+# --- the question bank, cached per process ---------------------------------------------
+#
+# Every start of an attempt draws from the organising union's bank; in a contest that is
+# the same few hundred questions for every member. So each process keeps the bank's
+# active questions (what a snapshot needs) and the ids matching each (tag, difficulty),
+# and checks before every draw, in one aggregate statement, that the bank has not changed:
+# its stamp is (number of active questions, highest id, sum of versions, newest creation).
+# Adding or importing raises the count and the highest id, an edit bumps a version, a
+# retirement lowers the count and bumps a version; a retired question never comes back,
+# ids are never reused and versions only grow, so two different banks of an org cannot
+# have the same stamp — a stale cache never draws a retired question or an old text.
+# (The creation time guards test databases, where a rolled-back test's ids are reused.)
+
+BankStamp = tuple[int, int | None, int | None, datetime.datetime | None]
+# Banks of this many orgs per process, the least recently used dropped first.
+BANK_CACHE_SIZE = 32
 
 
-def _matching_ids(org: Org, rule: DrawRule) -> list[int]:
-    rows = _bank(org, rule).values_list("pk", "tags")
-    return [pk for pk, tags in rows if not rule.tag or rule.tag in (tags or [])]
+@dataclass(frozen=True)
+class BankQuestion:
+    """What a snapshot needs of a question (immutable: shared by the process's threads)."""
+
+    id: int
+    version: int
+    kind: str
+    text: str
+    options: tuple[str, ...]
+    answer: tuple[Any, ...]
+    explanation: str
+    tags: frozenset[str]
+    difficulty: int
+    created_at: datetime.datetime
+
+
+@dataclass
+class QuestionBank:
+    stamp: BankStamp
+    questions: dict[int, BankQuestion]  # by id, in id order
+    _pools: dict[tuple[str, int | None], tuple[int, ...]] = field(default_factory=dict)
+
+    def matching(self, rule: DrawRule) -> tuple[int, ...]:
+        """Ids of the questions a rule draws from, in id order (the order the draw samples
+        from, so a draw is the same as from the database)."""
+        key = (rule.tag, rule.difficulty or None)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = tuple(
+                q.id
+                for q in self.questions.values()
+                if (not rule.difficulty or q.difficulty == rule.difficulty)
+                and (not rule.tag or rule.tag in q.tags)
+            )
+            self._pools[key] = pool  # the same value whichever thread computes it
+        return pool
+
+
+_banks: OrderedDict[int, QuestionBank] = OrderedDict()
+_banks_lock = threading.Lock()
+
+
+def _bank_stamp(org_id: int) -> BankStamp:
+    row = Question.objects.filter(org_id=org_id, active=True).aggregate(
+        n=Count("id"), top=Max("id"), versions=Sum("version"), newest=Max("created_at")
+    )
+    return (row["n"], row["top"], row["versions"], row["newest"])
+
+
+def _stamp_of(questions: Sequence[BankQuestion]) -> BankStamp:
+    if not questions:
+        return (0, None, None, None)
+    return (
+        len(questions),
+        max(q.id for q in questions),
+        sum(q.version for q in questions),
+        max(q.created_at for q in questions),
+    )
+
+
+def question_bank(org_id: int) -> QuestionBank:
+    """The org's active questions: from this process's cache when the bank's stamp is
+    unchanged (one statement), else read whole (two)."""
+    stamp = _bank_stamp(org_id)
+    with _banks_lock:
+        bank = _banks.get(org_id)
+        if bank is not None and bank.stamp == stamp:
+            _banks.move_to_end(org_id)
+            return bank
+    rows = [
+        BankQuestion(
+            pk,
+            version,
+            kind,
+            text,
+            tuple(options or ()),
+            tuple(answer or ()),
+            explanation,
+            frozenset(tags or ()),
+            difficulty,
+            created_at,
+        )
+        for pk, version, kind, text, options, answer, explanation, tags, difficulty, created_at in (
+            Question.objects.filter(org_id=org_id, active=True)
+            .order_by("id")
+            .values_list(
+                "pk",
+                "version",
+                "kind",
+                "text",
+                "options",
+                "answer",
+                "explanation",
+                "tags",
+                "difficulty",
+                "created_at",
+            )
+        )
+    ]
+    # Keyed by the stamp of what was read, not of the statement before it: should the bank
+    # change in between, the next draw's stamp differs and reads it again.
+    bank = QuestionBank(_stamp_of(rows), {q.id: q for q in rows})
+    with _banks_lock:
+        _banks[org_id] = bank
+        _banks.move_to_end(org_id)
+        while len(_banks) > BANK_CACHE_SIZE:
+            _banks.popitem(last=False)
+    return bank
 
 
 @transaction.atomic
@@ -815,8 +952,9 @@ def create_quiz(actor: Any, *, org: Org, data: QuizInput) -> Quiz:
         raise ValidationError(_("Say how many questions to draw."), code="rules")
     if sum(r.count for r in data.rules) > 200:
         raise ValidationError(_("A quiz has at most 200 questions."), code="rules")
+    bank = question_bank(org.pk)
     for rule in data.rules:
-        available = len(_matching_ids(org, rule))
+        available = len(bank.matching(rule))
         if available < rule.count:
             raise ValidationError(
                 _("The bank has %(have)d questions for “%(rule)s”, the quiz draws %(want)d.")
@@ -843,6 +981,7 @@ def create_quiz(actor: Any, *, org: Org, data: QuizInput) -> Quiz:
         created_by=scoping.as_user(actor),
     )
     quiz.audience_units.set(units)
+    _remember_audience(quiz, [u.pk for u in units])
     record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -860,26 +999,28 @@ def publish_quiz(actor: Any, quiz: Quiz) -> Quiz:
 
 def _draw(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
     """The attempt's questions: drawn by the rules, in random order, options shuffled."""
+    bank = question_bank(quiz.org_id)
     chosen: list[int] = []
     for raw in quiz.rules:
         rule = DrawRule(int(raw["count"]), raw.get("tag") or "", raw.get("difficulty"))
-        pool = [pk for pk in _matching_ids(quiz.org, rule) if pk not in chosen]
+        taken = set(chosen)
+        pool = [pk for pk in bank.matching(rule) if pk not in taken]
         if len(pool) < rule.count:
             raise LearningRefused(
                 "bank_too_small", _("The question bank of this quiz is too small now.")
             )
         chosen += rng.sample(pool, rule.count)
     rng.shuffle(chosen)
-    questions = Question.objects.in_bulk(chosen)
     snapshot = []
     for pk in chosen:
-        q = questions[pk]
+        # New lists for every snapshot: the cached question is shared.
+        q = bank.questions[pk]
         order = list(range(len(q.options)))
         if q.kind in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
             rng.shuffle(order)
         snapshot.append(
             {
-                "id": q.pk,
+                "id": q.id,
                 "version": q.version,
                 "kind": q.kind,
                 "text": q.text,
@@ -894,13 +1035,55 @@ def _draw(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
     return snapshot
 
 
+# A quiz's audience units are set when it is created and never changed afterwards (there
+# is no edit of a quiz), so each process keeps their ids, keyed by the quiz's id and
+# creation time (a test database reuses the ids of rolled-back tests): in a contest every
+# start would otherwise read the same rows. Whether a unit is below an audience unit is
+# then told by the unit's own ancestor ids, read fresh with the member.
+AUDIENCE_CACHE_SIZE = 1000
+_audiences: OrderedDict[tuple[int, datetime.datetime], frozenset[int]] = OrderedDict()
+_audiences_lock = threading.Lock()
+
+
+def _remember_audience(quiz: Quiz, unit_ids: Iterable[int]) -> frozenset[int]:
+    ids = frozenset(unit_ids)
+    with _audiences_lock:
+        _audiences[(quiz.pk, quiz.created_at)] = ids
+        _audiences.move_to_end((quiz.pk, quiz.created_at))
+        while len(_audiences) > AUDIENCE_CACHE_SIZE:
+            _audiences.popitem(last=False)
+    return ids
+
+
+def _audience_ids(quiz: Quiz) -> frozenset[int]:
+    prefetched = getattr(quiz, "_prefetched_objects_cache", {}).get("audience_units")
+    if prefetched is not None:
+        return frozenset(u.pk for u in prefetched)
+    with _audiences_lock:
+        ids = _audiences.get((quiz.pk, quiz.created_at))
+    if ids is not None:
+        return ids
+    return _remember_audience(quiz, quiz.audience_units.values_list("pk", flat=True))
+
+
+def _quiz_for(quiz: Quiz, member: Member) -> bool:
+    """`in_audience` for a quiz, from the cached audience."""
+    unit = member.unit
+    if not unit.is_descendant_of(quiz.org):
+        return False
+    if quiz.audience_kinds and unit.kind not in quiz.audience_kinds:
+        return False
+    units = _audience_ids(quiz)
+    return not units or not units.isdisjoint(unit.ancestor_ids)
+
+
 def start_attempt(user: Any, quiz: Quiz, *, now: datetime.datetime | None = None) -> Attempt:
     """Start (or resume) the worker's attempt. Starting twice resumes the open attempt."""
     now = now or timezone.now()
     member = member_of(user)
     if quiz.status != PublishStatus.PUBLISHED:
         raise LearningRefused("not_published", _("This quiz is not open."))
-    if not in_audience(quiz, member):
+    if not _quiz_for(quiz, member):
         raise LearningRefused("not_in_audience", _("This quiz is not for you."))
     if now < quiz.opens_at:
         raise LearningRefused(
@@ -913,13 +1096,25 @@ def start_attempt(user: Any, quiz: Quiz, *, now: datetime.datetime | None = None
     with transaction.atomic():
         # One writer per member and quiz: the balance row is the member's lock.
         _lock_member(member)
-        expire_attempts(quiz=quiz, member=member, now=now)
-        current = Attempt.objects.filter(
-            quiz=quiz, member=member, status=AttemptStatus.IN_PROGRESS
-        ).first()
+        # The member's attempts of the quiz in one read (few: at most `attempts_allowed`),
+        # the latest first: those whose time is up are scored, the open one is resumed,
+        # and all of them count.
+        attempts = list(
+            Attempt.objects.filter(quiz=quiz, member=member).order_by("-started_at", "-id")
+        )
+        current = None
+        for attempt in attempts:
+            if attempt.status != AttemptStatus.IN_PROGRESS:
+                continue
+            if attempt.deadline < now - SUBMIT_GRACE:
+                _expire(attempt.pk, now, member_locked=True)
+            elif current is None:
+                current = attempt
         if current is not None:
+            current.quiz = quiz
+            current.member = member
             return current
-        used = Attempt.objects.filter(quiz=quiz, member=member).count()
+        used = len(attempts)
         if used >= quiz.attempts_allowed:
             raise LearningRefused("no_attempts_left", _("You have used all your attempts."))
         snapshot = _draw(quiz, random.Random(secrets.randbits(64)))
@@ -935,9 +1130,18 @@ def start_attempt(user: Any, quiz: Quiz, *, now: datetime.datetime | None = None
         )
 
 
-def _lock_member(member: Member) -> None:
-    PointsBalance.objects.bulk_create([PointsBalance(member=member)], ignore_conflicts=True)
-    PointsBalance.objects.select_for_update().get(member=member)
+def _lock_member(member: Member) -> int:
+    """Lock the member's balance row (creating it at 0 the first time) until the end of the
+    transaction; returns the balance. One statement: an upsert that rewrites nothing takes
+    the row lock as a `SELECT … FOR UPDATE` would (SQLite: the write lock of the database)."""
+    table = connection.ops.quote_name(PointsBalance._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, points) VALUES (%s, 0) "  # noqa: S608 (our table)
+            f"ON CONFLICT (member_id) DO UPDATE SET points = {table}.points RETURNING points",
+            [member.pk],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def public_questions(attempt: Attempt) -> list[dict[str, Any]]:
@@ -1019,12 +1223,7 @@ def submit_attempt(
     scored with what was saved before the deadline."""
     now = now or timezone.now()
     with transaction.atomic():
-        attempt = _owned(
-            user,
-            Attempt.objects.select_for_update(of=("self",))
-            .select_related("quiz", "member__unit")
-            .get(pk=attempt.pk),
-        )
+        attempt = _owned(user, _locked_attempt(attempt.pk))
         if attempt.status != AttemptStatus.IN_PROGRESS:
             return attempt
         late = now > attempt.deadline + SUBMIT_GRACE
@@ -1034,7 +1233,106 @@ def submit_attempt(
     return attempt
 
 
-def _score(attempt: Attempt, status: str, now: datetime.datetime) -> None:
+# What scoring reads of the attempt's quiz and member (with the whole attempt: its
+# snapshot is what is scored), and what callers show of the quiz afterwards.
+QUIZ_FIELDS_FOR_SCORING = (
+    "id",
+    "title",
+    "org_id",
+    "pass_mark",
+    "requirement_id",
+    "closes_at",
+    "explanations_after_close",
+)
+
+
+def _locked_attempt(pk: int, *, skip_locked: bool = False) -> Attempt:
+    """The attempt, locked until the end of the transaction (`DoesNotExist` if it is gone,
+    or locked by another scorer with `skip_locked`)."""
+    return (
+        Attempt.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+        .select_related("quiz", "member")
+        .only(
+            *(f.name for f in Attempt._meta.concrete_fields),
+            *(f"quiz__{f}" for f in QUIZ_FIELDS_FOR_SCORING),
+            *(f"member__{f}" for f in MEMBER_FIELDS),
+        )
+        .get(pk=pk)
+    )
+
+
+def _keep_result(attempt: Attempt, day: datetime.date) -> bool:
+    """Keep the member's best result of the quiz in one upsert; returns whether this
+    attempt is the member's first pass of it (the pass counts on its day and unit).
+
+    The caller holds the member's lock when the attempt passed, so the passes of one member
+    are serialised and the previous pass, if any, is committed and visible here."""
+    qn = connection.ops.quote_name
+    meta = QuizResult._meta
+    table = qn(meta.db_table)
+    where = "quiz_id = %s AND member_id = %s"
+    keys = [attempt.quiz_id, attempt.member_id]
+    before = ""
+    passed_before = False
+    if attempt.passed:
+        if connection.vendor == "postgresql":
+            # A subquery of RETURNING sees the row as it was before this statement.
+            before = (
+                f", (SELECT o.passed FROM {table} o "  # noqa: S608
+                f"WHERE o.quiz_id = %s AND o.member_id = %s)"
+            )
+        else:
+            # SQLite's RETURNING sees the new row; its transaction holds the database's
+            # write lock, so a read first is as good.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT passed FROM {table} WHERE {where}", keys)  # noqa: S608
+                row = cursor.fetchone()
+            passed_before = bool(row and row[0])
+    # A better attempt (higher score, then less time) replaces the best; the day and unit
+    # are those of the first pass; passed once, passed for good.
+    better = (
+        "(excluded.score > r.score OR "
+        "(excluded.score = r.score AND excluded.seconds_taken < r.seconds_taken))"
+    )
+    first = "(excluded.passed AND NOT r.passed)"
+    sql = (
+        f"INSERT INTO {table} AS r (quiz_id, member_id, unit_id, attempt_id, score, "  # noqa: S608
+        f"seconds_taken, passed, day) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (quiz_id, member_id) DO UPDATE SET "
+        f"attempt_id = CASE WHEN {better} THEN excluded.attempt_id ELSE r.attempt_id END, "
+        f"score = CASE WHEN {better} THEN excluded.score ELSE r.score END, "
+        f"seconds_taken = CASE WHEN {better} THEN excluded.seconds_taken "
+        f"ELSE r.seconds_taken END, "
+        f"day = CASE WHEN {first} THEN excluded.day ELSE r.day END, "
+        f"unit_id = CASE WHEN {first} THEN excluded.unit_id ELSE r.unit_id END, "
+        f"passed = r.passed OR excluded.passed "
+        f"RETURNING id{before}"
+    )
+    params = [
+        attempt.quiz_id,
+        attempt.member_id,
+        attempt.unit_id,
+        attempt.pk,
+        attempt.score,
+        attempt.seconds_taken,
+        bool(attempt.passed),
+        meta.get_field("day").get_db_prep_save(day, connection),  # type: ignore[union-attr]
+        *(keys if before else []),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if before:
+        passed_before = bool(row[1])
+    return bool(attempt.passed) and not passed_before
+
+
+def _score(
+    attempt: Attempt, status: str, now: datetime.datetime, *, member_locked: bool = False
+) -> None:
+    """Score the (locked) attempt, keep the member's best result, count the figures and
+    award the points of a first pass. `member_locked`: the transaction holds the member's
+    lock already (a start expiring an old attempt)."""
     quiz = attempt.quiz
     total = len(attempt.snapshot)
     attempt.correct = score_answers(attempt.snapshot, attempt.answers)
@@ -1057,34 +1355,20 @@ def _score(attempt: Attempt, status: str, now: datetime.datetime) -> None:
     )
     day = timezone.localdate(ended)
     member = attempt.member
-    stats.emit(metric=figures.ATTEMPTS, org_id=attempt.unit_id, day=day)
-    result = QuizResult.objects.select_for_update().filter(quiz=quiz, member=member).first()
-    first_pass = attempt.passed and (result is None or not result.passed)
-    better = result is None or (attempt.score, -attempt.seconds_taken) > (
-        result.score,
-        -result.seconds_taken,
-    )
-    if result is None:
-        result = QuizResult(quiz=quiz, member=member)
-    if better:
-        result.attempt = attempt
-        result.score = attempt.score
-        result.seconds_taken = attempt.seconds_taken
-    if result.pk is None or first_pass:
-        # The day and unit a pass counts on are those of the first pass.
-        result.day = day
-        result.unit_id = attempt.unit_id
-    result.passed = bool(result.passed) or bool(attempt.passed)
-    result.save()
+    # The figure changes of this scoring, written together in one statement at the end.
+    counts: Counter[stats.CountKey] = Counter()
+    counts[(attempt.unit_id, figures.ATTEMPTS, day)] += 1
+    if attempt.passed and not member_locked:
+        # The member's lock: serialises the first pass (below) and the award of its points.
+        _lock_member(member)
+    first_pass = _keep_result(attempt, day)
     if first_pass:
-        stats.emit(metric=figures.PASSED, org_id=result.unit_id, day=day)
+        counts[(attempt.unit_id, figures.PASSED, day)] += 1
         if quiz.requirement_id:
-            stats.emit(
-                metric=figures.requirement_metric(quiz.requirement_id, "passed"),
-                org_id=result.unit_id,
-                day=day,
-            )
-        award_points(member, PointsRule.QUIZ, f"quiz:{quiz.pk}", now=ended)
+            metric = figures.requirement_metric(quiz.requirement_id, "passed")
+            counts[(attempt.unit_id, metric, day)] += 1
+        _award_locked(member, PointsRule.QUIZ, f"quiz:{quiz.pk}", ended, counts)
+    stats.emit_counts(counts)
 
 
 def expire_attempts(
@@ -1099,18 +1383,21 @@ def expire_attempts(
         due = due.filter(member=member)
     done = 0
     for pk in list(due.values_list("pk", flat=True)[:1000]):
-        with transaction.atomic():
-            attempt = (
-                Attempt.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("quiz", "member__unit")
-                .filter(pk=pk, status=AttemptStatus.IN_PROGRESS)
-                .first()
-            )
-            if attempt is None:
-                continue
-            _score(attempt, AttemptStatus.TIMED_OUT, now)
-            done += 1
+        done += _expire(pk, now)
     return done
+
+
+def _expire(pk: int, now: datetime.datetime, *, member_locked: bool = False) -> bool:
+    """Score one attempt whose time is up, unless another request is scoring it."""
+    with transaction.atomic():
+        try:
+            attempt = _locked_attempt(pk, skip_locked=True)
+        except Attempt.DoesNotExist:
+            return False
+        if attempt.status != AttemptStatus.IN_PROGRESS:
+            return False
+        _score(attempt, AttemptStatus.TIMED_OUT, now, member_locked=member_locked)
+    return True
 
 
 def may_see_answers(attempt: Attempt, *, now: datetime.datetime | None = None) -> bool:
@@ -1134,32 +1421,79 @@ def award_points(
     """Award the rule's points for `source` once, within the rule's daily cap. Returns the
     entry, or None when nothing was awarded (a repeat, or the cap is reached)."""
     now = now or timezone.now()
+    # No savepoint: nothing here is caught and retried (the conflicts are settled by
+    # ON CONFLICT), so inside a caller's transaction the caller's transaction suffices.
+    with transaction.atomic(savepoint=False):
+        _lock_member(member)  # serialises this member's awards: the cap holds
+        counts: Counter[stats.CountKey] = Counter()
+        entry = _award_locked(member, rule, source, now, counts)
+        stats.emit_counts(counts)
+    return entry
+
+
+def _award_locked(
+    member: Member,
+    rule: str,
+    source: str,
+    now: datetime.datetime,
+    counts: Counter[stats.CountKey],
+) -> PointsEntry | None:
+    """`award_points` in a transaction that holds the member's lock; the figure change
+    goes into `counts` for the caller to write. Two statements: the entry, inserted only
+    below the day's cap (read in the same statement, exact because the member's awards are
+    serialised by the lock) and only once per source (the unique index), then the balance."""
     points, cap = points_rules()[rule]
     day = timezone.localdate(now)
-    with transaction.atomic():
-        _lock_member(member)  # serialises this member's awards: the cap holds
-        if PointsEntry.objects.filter(member=member, source=source).exists():
-            return None
-        earned = (
-            PointsEntry.objects.filter(member=member, rule=rule, day=day).aggregate(
-                s=Sum("points")
-            )["s"]
-            or 0
+    source = source[:60]
+    meta = PointsEntry._meta
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    prep = {
+        name: meta.get_field(name).get_db_prep_save(value, connection)  # type: ignore[union-attr]
+        for name, value in (("day", day), ("at", now))
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, unit_id, rule, source, points, day, {qn('at')}) "  # noqa: S608
+            f"SELECT %s, %s, %s, %s, "
+            f"CASE WHEN %s < %s - e.earned THEN %s ELSE %s - e.earned END, %s, %s "
+            f"FROM (SELECT COALESCE(SUM(points), 0) AS earned FROM {table} "
+            f"WHERE member_id = %s AND rule = %s AND day = %s) e "
+            f"WHERE %s - e.earned > 0 "
+            f"ON CONFLICT (member_id, source) DO NOTHING RETURNING id, points",
+            [
+                member.pk,
+                member.unit_id,
+                rule,
+                source,
+                points,
+                cap,
+                points,
+                cap,
+                prep["day"],
+                prep["at"],
+                member.pk,
+                rule,
+                prep["day"],
+                cap,
+            ],
         )
-        points = min(points, cap - earned)
-        if points <= 0:
-            return None
-        entry = PointsEntry.objects.create(
-            member=member,
-            unit_id=member.unit_id,
-            rule=rule,
-            source=source[:60],
-            points=points,
-            day=day,
-            at=now,
-        )
-        PointsBalance.objects.filter(member=member).update(points=F("points") + points)
-        stats.emit(metric=figures.POINTS, org_id=member.unit_id, day=day, delta=points)
+        row = cursor.fetchone()
+    if row is None:
+        return None  # awarded before, or the day's cap is reached
+    entry = PointsEntry(
+        pk=int(row[0]),
+        member=member,
+        unit_id=member.unit_id,
+        rule=rule,
+        source=source,
+        points=int(row[1]),
+        day=day,
+        at=now,
+    )
+    entry._state.adding = False
+    PointsBalance.objects.filter(member=member).update(points=F("points") + entry.points)
+    counts[(member.unit_id, figures.POINTS, day)] += entry.points
     return entry
 
 

@@ -1166,8 +1166,9 @@ def leaderboards(request: HttpRequest, org_id: int) -> HttpResponse:
     context = _head(request, org, "leaderboards")
     context.update(
         {
-            "members": selectors.members_leaderboard(org, limit=LEADERBOARD_SIZE),
-            "units": selectors.units_leaderboard(org, request.user),
+            # Computed at most every 2 s (the boards may trail by up to 2 s), after `_org`.
+            "members": selectors.cached_members_leaderboard(org, limit=LEADERBOARD_SIZE),
+            "units": selectors.cached_units_leaderboard(org, request.user),
             "show_members": scoping.can(request.user, Perm.MEMBER_VIEW, org),
         }
     )

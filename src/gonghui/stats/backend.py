@@ -44,6 +44,19 @@ def add_to_counts(
             cursor.execute(sql_head + ", ".join([placeholder] * len(chunk)) + sql_tail, params)
 
 
+def append_changes(table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Append (org_id, metric, day, delta) rows to the queue of pending changes in one
+    statement (the per-fact path of every domain: no ORM objects, one round trip)."""
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (org_id, metric, day, delta) VALUES {values}',
+            [v for row in rows for v in row],
+        )
+
+
 def create_temp_table(name: str, columns_sql: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
@@ -88,3 +101,117 @@ def insert_new_marks(
             params,
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def empty_tables(tables: Sequence[str]) -> None:
+    """Remove every row. PostgreSQL: TRUNCATE (transactional, leaves no dead rows to vacuum
+    after a rebuild of millions of counters)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+            return
+        for table in tables:
+            cursor.execute(f'DELETE FROM "{table}"')
+
+
+def fold_oldest(
+    limit: int,
+    *,
+    facts: str,
+    orgs: str,
+    own: str,
+    subtree: str,
+    subtree_day: str,
+    ancestors: Sequence[str],
+    trend_depth: int,
+) -> int:
+    """Move the oldest `limit` pending changes into the counters: the org's own per-day
+    counter, and every ancestor's (the org included) total and, down to `trend_depth`,
+    per-day total. Returns how many changes were folded.
+
+    Changes of orgs that no longer exist are dropped (forget_org took their figures out).
+    Each counter appears once per statement (grouped), as ON CONFLICT DO UPDATE requires.
+    """
+    upsert = 'ON CONFLICT ({keys}) DO UPDATE SET value = "{table}".value + excluded.value'
+    if connection.vendor == "postgresql":
+        # One statement, one snapshot: the rows deleted are exactly the rows summed, even
+        # while writers commit changes with lower ids than the newest seen.
+        chain = ", ".join(f'({depth}, o."{col}")' for depth, col in enumerate(ancestors))
+        sql = f"""
+        WITH batch AS (
+            DELETE FROM "{facts}" WHERE id IN (
+                SELECT id FROM "{facts}" ORDER BY id LIMIT %s
+            ) RETURNING org_id, metric, day, delta
+        ), summed AS (
+            SELECT b.org_id, b.metric, b.day, SUM(b.delta) AS delta
+            FROM batch b JOIN "{orgs}" o ON o.id = b.org_id
+            GROUP BY b.org_id, b.metric, b.day HAVING SUM(b.delta) <> 0
+        ), spread AS (
+            SELECT a.depth, a.ancestor, s.metric, s.day, s.delta
+            FROM summed s JOIN "{orgs}" o ON o.id = s.org_id
+            CROSS JOIN LATERAL (VALUES {chain}) AS a(depth, ancestor)
+            WHERE a.ancestor IS NOT NULL
+        ), own_rows AS (
+            INSERT INTO "{own}" (org_id, metric, day, value)
+            SELECT org_id, metric, day, delta FROM summed ORDER BY 1, 2, 3
+            {upsert.format(keys="org_id, metric, day", table=own)}
+        ), subtree_rows AS (
+            INSERT INTO "{subtree}" (org_id, metric, value)
+            SELECT ancestor, metric, SUM(delta) FROM spread
+            GROUP BY ancestor, metric HAVING SUM(delta) <> 0 ORDER BY 1, 2
+            {upsert.format(keys="org_id, metric", table=subtree)}
+        ), subtree_day_rows AS (
+            INSERT INTO "{subtree_day}" (org_id, metric, day, value)
+            SELECT ancestor, metric, day, SUM(delta) FROM spread WHERE depth <= %s
+            GROUP BY ancestor, metric, day HAVING SUM(delta) <> 0 ORDER BY 1, 2, 3
+            {upsert.format(keys="org_id, metric, day", table=subtree_day)}
+        )
+        SELECT COUNT(*) FROM batch
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [limit, trend_depth])
+            return int(cursor.fetchone()[0])
+    # SQLite: one writer at a time (the caller holds the write lock), so the batch is
+    # simply every change up to an id.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT MAX(id), COUNT(*) FROM (SELECT id FROM "{facts}" ORDER BY id LIMIT %s)',
+            [limit],
+        )
+        last, count = cursor.fetchone()
+        if not count:
+            return 0
+        batch = (
+            f'SELECT f.org_id, f.metric, f.day, f.delta FROM "{facts}" f '
+            f'JOIN "{orgs}" o ON o.id = f.org_id WHERE f.id <= %s'
+        )
+        cursor.execute(
+            f'INSERT INTO "{own}" (org_id, metric, day, value) '
+            f"SELECT org_id, metric, day, SUM(delta) FROM ({batch}) WHERE true "
+            "GROUP BY org_id, metric, day HAVING SUM(delta) <> 0 "
+            + upsert.format(keys="org_id, metric, day", table=own),
+            [last],
+        )
+        spread = " UNION ALL ".join(
+            f'SELECT {depth} AS depth, o."{col}" AS ancestor, f.metric, f.day, f.delta '
+            f'FROM "{facts}" f JOIN "{orgs}" o ON o.id = f.org_id '
+            f'WHERE f.id <= %s AND o."{col}" IS NOT NULL'
+            for depth, col in enumerate(ancestors)
+        )
+        params = [last] * len(ancestors)
+        cursor.execute(
+            f'INSERT INTO "{subtree}" (org_id, metric, value) '
+            f"SELECT ancestor, metric, SUM(delta) FROM ({spread}) WHERE true "
+            "GROUP BY ancestor, metric HAVING SUM(delta) <> 0 "
+            + upsert.format(keys="org_id, metric", table=subtree),
+            params,
+        )
+        cursor.execute(
+            f'INSERT INTO "{subtree_day}" (org_id, metric, day, value) '
+            f"SELECT ancestor, metric, day, SUM(delta) FROM ({spread}) WHERE depth <= %s "
+            "GROUP BY ancestor, metric, day HAVING SUM(delta) <> 0 "
+            + upsert.format(keys="org_id, metric, day", table=subtree_day),
+            [*params, trend_depth],
+        )
+        cursor.execute(f'DELETE FROM "{facts}" WHERE id <= %s', [last])
+        return int(count)

@@ -19,6 +19,10 @@ from django.utils.translation import gettext_lazy as _
 # Subtree-per-day rows are kept for orgs at this depth or above (province..grassroots).
 TREND_DEPTH = 4
 
+# The counters' org keys carry no database constraint: a rebuild inserts millions of
+# counters at once, and deferred foreign-key checks would queue one trigger per row until
+# the commit. The ORM still cascades an org's deletion, and forget_org clears them first.
+
 
 class FactDelta(models.Model):
     """A change of one figure of one org on one day, waiting to be folded."""
@@ -40,7 +44,9 @@ class FactDelta(models.Model):
 
 
 class OrgDayCount(models.Model):
-    org = models.ForeignKey("orgs.Org", on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(
+        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
     metric = models.CharField(max_length=60)
     day = models.DateField()
     value = models.BigIntegerField(default=0)
@@ -55,7 +61,9 @@ class OrgDayCount(models.Model):
 
 
 class SubtreeCount(models.Model):
-    org = models.ForeignKey("orgs.Org", on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(
+        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
     metric = models.CharField(max_length=60)
     value = models.BigIntegerField(default=0)
 
@@ -67,7 +75,9 @@ class SubtreeCount(models.Model):
 
 
 class SubtreeDayCount(models.Model):
-    org = models.ForeignKey("orgs.Org", on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(
+        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
     metric = models.CharField(max_length=60)
     day = models.DateField()
     value = models.BigIntegerField(default=0)

@@ -79,6 +79,9 @@ def children_rows(
         Org.objects.restrict(user, Perm.ORG_VIEW)
         .filter(parent=org, status=OrgStatus.ACTIVE)
         .order_by("kind", "code")
+        # What a figures table shows of a child: the org model is wide (ten ancestor
+        # columns, addresses, contacts), and a province has dozens of children.
+        .only("id", "name", "kind", "code", "depth", "parent_id", "status")
     )
     names = _names(shown, bucket)
     values = figures_of(children, names)

@@ -41,21 +41,23 @@ CountKey = tuple[int, str, datetime.date]  # (org id, metric, day)
 def emit(*, metric: str, org_id: int, day: datetime.date, delta: int = 1) -> None:
     """One change of one org's own figure on one day."""
     if delta:
-        FactDelta.objects.create(org_id=org_id, metric=metric, day=day, delta=delta)
+        backend.append_changes(FactDelta._meta.db_table, [(org_id, metric, day, delta)])
 
 
 def emit_counts(counts: Mapping[CountKey, int]) -> None:
-    """Many changes at once (imports, bulk moves), already summed per (org, metric, day)."""
+    """Many changes at once (a check-in's figures, imports, bulk moves), already summed
+    per (org, metric, day)."""
     rows = [
-        {"org_id": org_id, "metric": metric, "day": day, "delta": delta}
-        for (org_id, metric, day), delta in counts.items()
-        if delta
+        (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
     ]
-    if len(rows) <= 50:
-        # A handful (one check-in): one multi-row INSERT is cheaper than a COPY.
-        FactDelta.objects.bulk_create([FactDelta(**row) for row in rows])
+    if len(rows) <= 200:
+        # A handful (one check-in, one scored quiz): one multi-row INSERT, no model objects.
+        backend.append_changes(FactDelta._meta.db_table, rows)
     else:
-        insert_rows(FactDelta, rows)
+        insert_rows(
+            FactDelta,
+            [{"org_id": o, "metric": m, "day": d, "delta": v} for o, m, d, v in rows],
+        )
 
 
 def mark_distinct(
@@ -189,54 +191,19 @@ def _ancestors(org_ids: Iterable[int]) -> dict[int, list[int]]:
     return {row[0]: list(row[2 : row[1] + 3]) for row in rows}
 
 
-def _apply(own: Mapping[CountKey, int]) -> None:
-    """Add own-figure changes to the org's counters and to every ancestor's totals."""
-    ancestry = _ancestors({org_id for org_id, _m, _d in own})
-    org_day: Counter[CountKey] = Counter()
-    subtree: Counter[tuple[int, str]] = Counter()
-    subtree_day: Counter[CountKey] = Counter()
-    for (org_id, metric, day), delta in own.items():
-        chain = ancestry.get(org_id)
-        if chain is None or not delta:
-            continue  # the org was deleted; forget_org already took its figures out
-        org_day[(org_id, metric, day)] += delta
-        for depth, ancestor in enumerate(chain):
-            subtree[(ancestor, metric)] += delta
-            if depth <= TREND_DEPTH:
-                subtree_day[(ancestor, metric, day)] += delta
-    backend.add_to_counts(
-        OrgDayCount._meta.db_table,
-        ["org_id", "metric", "day"],
-        [(*k, v) for k, v in sorted(org_day.items()) if v],
-    )
-    backend.add_to_counts(
-        SubtreeCount._meta.db_table,
-        ["org_id", "metric"],
-        [(*k, v) for k, v in sorted(subtree.items()) if v],
-    )
-    backend.add_to_counts(
-        SubtreeDayCount._meta.db_table,
-        ["org_id", "metric", "day"],
-        [(*k, v) for k, v in sorted(subtree_day.items()) if v],
-    )
-
-
 def _fold_batch(limit: int) -> int:
-    rows = list(
-        FactDelta.objects.order_by("id").values_list("id", "org_id", "metric", "day", "delta")[
-            :limit
-        ]
+    """Fold the oldest `limit` waiting changes: summed and spread up the tree in SQL (one
+    statement on PostgreSQL), so the cost is the counters' upserts, not Python."""
+    return backend.fold_oldest(
+        limit,
+        facts=FactDelta._meta.db_table,
+        orgs=Org._meta.db_table,
+        own=OrgDayCount._meta.db_table,
+        subtree=SubtreeCount._meta.db_table,
+        subtree_day=SubtreeDayCount._meta.db_table,
+        ancestors=ANCESTOR_FIELDS,
+        trend_depth=TREND_DEPTH,
     )
-    if not rows:
-        return 0
-    own: Counter[CountKey] = Counter()
-    for _id, org_id, metric, day, delta in rows:
-        own[(org_id, metric, day)] += delta
-    _apply(own)
-    ids = [row[0] for row in rows]
-    for start in range(0, len(ids), 5000):
-        FactDelta.objects.filter(pk__in=ids[start : start + 5000]).delete()
-    return len(rows)
 
 
 def _record_fold(folded: int) -> None:
@@ -529,11 +496,14 @@ def _differences(limit: int) -> list[Difference]:
         day_sel = "day" if has_day else "NULL"
         live_rows = f'(SELECT {keys}, value FROM "{live}" WHERE value <> 0)'
         exp_rows = f"(SELECT {keys}, value FROM {expected} e WHERE value <> 0)"
+        # At most `limit` rows from each side: a broken roll-up may differ everywhere.
         sql = (
-            f"SELECT org_id, metric, {day_sel}, value, 's' FROM "
+            f"SELECT * FROM (SELECT org_id, metric, {day_sel}, value, 's' FROM "
             f"(SELECT * FROM {live_rows} a EXCEPT SELECT * FROM {exp_rows} b) x "
-            f"UNION ALL SELECT org_id, metric, {day_sel}, value, 'e' FROM "
-            f"(SELECT * FROM {exp_rows} c EXCEPT SELECT * FROM {live_rows} d) y"
+            f"ORDER BY 1, 2, 3 LIMIT {int(limit)}) xs "
+            f"UNION ALL SELECT * FROM (SELECT org_id, metric, {day_sel}, value, 'e' FROM "
+            f"(SELECT * FROM {exp_rows} c EXCEPT SELECT * FROM {live_rows} d) y "
+            f"ORDER BY 1, 2, 3 LIMIT {int(limit)}) ys"
         )
         merged: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
         for org_id, metric, day, value, side in backend.fetch(sql):
@@ -554,29 +524,37 @@ def _differences(limit: int) -> list[Difference]:
     # The marks themselves: who is counted where.
     sql = (
         f'SELECT metric, bucket, key, org_id, day FROM "{DistinctMark._meta.db_table}" '
-        "EXCEPT SELECT metric, bucket, key, org_id, day FROM gh_marks"
+        "EXCEPT SELECT metric, bucket, key, org_id, day FROM gh_marks "
+        f"LIMIT {max(0, limit - len(found))}"
     )
-    for metric, bucket, key, org_id, _day in backend.fetch(sql)[: max(0, limit - len(found))]:
+    for metric, bucket, key, org_id, _day in backend.fetch(sql):
         found.append(Difference("marks", org_id, "?", f"{metric}@{bucket} key {key}", None, 1, 0))
     return found
 
 
 def rebuild(*, check: bool, limit: int = 50) -> list[Difference]:
-    """Recompute every figure from the facts. With `check`, change nothing and return the
-    differences (empty when the incremental figures are exact); else replace them."""
+    """Recompute every figure from the facts. With `check`, change nothing and return up
+    to `limit` differences (empty when the incremental figures are exact); else replace
+    them and return nothing."""
     with transaction.atomic():
         backend.lock_rollups()
         fold_all_locked()
         _expected_own_counts()
         _expected_totals()
-        differences = _differences(limit)
         if check:
+            differences = _differences(limit)
             transaction.set_rollback(True)
             return differences
-        OrgDayCount.objects.all().delete()
-        SubtreeCount.objects.all().delete()
-        SubtreeDayCount.objects.all().delete()
-        DistinctMark.objects.all().delete()
+        # Replacing, not comparing: listing what differed would read every differing row
+        # (all of them on a first build) for nothing.
+        backend.empty_tables(
+            [
+                OrgDayCount._meta.db_table,
+                SubtreeCount._meta.db_table,
+                SubtreeDayCount._meta.db_table,
+                DistinctMark._meta.db_table,
+            ]
+        )
         backend.execute(
             f'INSERT INTO "{OrgDayCount._meta.db_table}" (org_id, metric, day, value) '
             "SELECT org_id, metric, day, SUM(value) FROM gh_own GROUP BY org_id, metric, day "
@@ -598,4 +576,4 @@ def rebuild(*, check: bool, limit: int = 50) -> list[Difference]:
         if connection.vendor == "sqlite":
             for name in ("gh_own", "gh_marks", "gh_marks_raw", "gh_sub", "gh_sub_day"):
                 backend.execute(f'DROP TABLE IF EXISTS "{name}"')
-    return differences
+    return []

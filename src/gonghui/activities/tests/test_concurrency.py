@@ -27,7 +27,7 @@ from django.db import connections
 from django.utils import timezone
 
 from conftest import Tree, build_tree, make_id_number
-from gonghui.activities import figures, services
+from gonghui.activities import checkin_sql, figures, services
 from gonghui.activities.models import (
     Activity,
     ActivityKind,
@@ -36,6 +36,7 @@ from gonghui.activities.models import (
     CheckInMethod,
     UnitReach,
 )
+from gonghui.audit.models import AuditEntry
 from gonghui.orgs import services as org_services
 from gonghui.orgs.models import Member, Org, OrgKind
 from gonghui.orgs.scoping import SYSTEM
@@ -277,3 +278,33 @@ def test_concurrent_first_check_ins_count_the_activity_held_once(crowded):
         assert total(org, figures.held_metric(ActivityKind.LECTURE)) == len(activities)
         assert total(org, figures.CHECKINS) == len(activities) * THREADS * 2
     assert stats.rebuild(check=True) == []
+
+
+def test_a_burst_on_held_activities_one_statement_each(crowded, monkeypatch):
+    """The common case: activities already held, so every self check-in is written in one
+    statement (checkin_sql), racing the cadre's roster (the ORM path) on the same members
+    and the same units first reached at the same moment. No deadlock, one row and one
+    audit entry per (activity, member), figures exact."""
+    tree, members = crowded
+    activities = [
+        schedule(tree, org=tree.jinjiang, title="区总工会送学上门"),
+        schedule(tree, org=tree.chunxilu, title="街道工会微宣讲"),
+    ]
+    for activity in activities:
+        services.mark_held(tree.users["chengdu_admin"], activity)
+    written = []
+    write = checkin_sql.write_check_in
+
+    def counted(w: checkin_sql.CheckInWrite) -> Any:
+        written.append(w.member_id)  # list.append: safe across threads
+        return write(w)
+
+    monkeypatch.setattr(checkin_sql, "write_check_in", counted)
+    flat = assert_no_failures(storm([a.pk for a in activities], members))
+    created = Counter((a, m) for a, m, new in flat if new)
+    assert set(created.values()) == {1}
+    assert len(created) == 2 * len(members)
+    # Three in four attempts are the worker's own (code, QR in the app, scanned).
+    assert len(written) == len(flat) * 3 // 4
+    assert_exact(tree, activities, members)
+    assert AuditEntry.objects.filter(target_type="activities.checkin").count() == 2 * len(members)

@@ -1,6 +1,7 @@
 """The HTTP API: authentication, error mapping, and every org, member and transfer
 endpoint with its exact answers, its scoping (404 outside) and its permissions (403)."""
 
+import datetime
 import json
 import secrets
 from typing import Any
@@ -106,6 +107,27 @@ def test_obtain_token(tree, client):
     assert me.status_code == 200
     assert me.json()["username"] == "chengdu_admin"
     assert ApiToken.objects.get().last_used_at is not None
+
+
+def test_a_tokens_last_use_is_written_at_most_hourly(tree):
+    """Written on its first use, then only once an hour has passed: a burst of requests
+    does not pay a second commit each."""
+    worker = Api(tree.users["worker"])
+    token = ApiToken.objects.get(user=tree.users["worker"])
+    assert token.last_used_at is None
+    assert worker.get("/api/me").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    half_an_hour_ago = timezone.now() - datetime.timedelta(minutes=30)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=half_an_hour_ago)
+    assert worker.get("/api/me").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == half_an_hour_ago
+    two_hours_ago = timezone.now() - datetime.timedelta(hours=2)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=two_hours_ago)
+    assert worker.get("/api/me").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at > two_hours_ago
 
 
 def test_obtain_token_wrong_password(tree, client):

@@ -1,0 +1,205 @@
+"""A worker's own check-in written in one statement, on PostgreSQL.
+
+`services.check_in` decides what a check-in counts (the business rules stay there); this
+module only writes it. For a check-in taken now (QR, code, app) of an activity already
+held, everything the ORM path writes in 5–9 statements within a transaction —
+
+- the CheckIn row (INSERT … ON CONFLICT DO NOTHING: a retry or a double tap writes
+  nothing more),
+- and only when that row is new: the member's distinct marks, the units reached
+  (UnitReach) and their marks, the pending figure changes (FactDelta) and the audit
+  entry —
+
+is one data-modifying CTE: one round trip, one commit. It writes exactly the rows of
+`stats.services.mark_distinct(live=True)`, `services._reach_units` and
+`stats.services.emit_counts`, so `stats.services.rebuild(check=True)` judges both paths
+alike (activities/tests/test_checkin_sql.py compares them row by row).
+
+SQLite has no data-modifying CTEs and keeps the ORM path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from gonghui.activities.models import CheckIn, UnitReach
+from gonghui.audit.models import AuditEntry
+from gonghui.orgs.models import Org
+from gonghui.stats.models import DistinctMark, FactDelta
+
+
+@dataclass(frozen=True)
+class AuditValues:
+    """The audit entry's columns, as `audit.services.record` would fill them."""
+
+    actor_id: int | None
+    actor_name: str
+    action: str
+    target_type: str
+    target_repr: str
+    org_id: int | None
+    summary: str
+    ip_address: str | None
+
+
+@dataclass(frozen=True)
+class CheckInWrite:
+    """What one check-in writes, decided by `services.check_in`."""
+
+    activity_id: int
+    member_id: int
+    unit_id: int  # the member's unit: where the attendance and the member's marks count
+    method: str
+    at: datetime.datetime
+    day: datetime.date
+    by_id: int | None
+    # Figures +1 at the unit on `day` when the row is new (attendances, 人次).
+    checkin_metrics: Sequence[str]
+    # (metric, bucket) of the member's distinct marks, in the order mark_distinct inserts.
+    member_marks: Sequence[tuple[str, str]]
+    # The unit and the ancestors that may be units; those of `unit_kinds` are reached.
+    unit_candidates: Sequence[int]
+    unit_kinds: Sequence[str]
+    # (unit kind, metric, bucket) of a newly reached unit's distinct marks, in order.
+    unit_marks: Sequence[tuple[str, str, str]]
+    # (metric, bucket) → the stored figure a first mark adds 1 to (stats' naming).
+    figures: dict[tuple[str, str], str]
+    audit: AuditValues
+
+
+@dataclass(frozen=True)
+class CheckInRow:
+    created: bool
+    pk: int
+    unit_id: int
+    method: str
+    at: datetime.datetime
+    day: datetime.date
+    by_id: int | None
+
+
+@functools.cache  # the table names are known once the models are
+def _sql() -> str:
+    checkin = CheckIn._meta.db_table
+    mark = DistinctMark._meta.db_table
+    reach = UnitReach._meta.db_table
+    fact = FactDelta._meta.db_table
+    audit = AuditEntry._meta.db_table
+    org = Org._meta.db_table
+    # Row locks are taken in the ORM path's order, so that a check-in written here and
+    # one written there never wait on each other's rows in opposite orders (a deadlock):
+    # the CheckIn row, the member's marks, the units reached by id (`reach` waits for
+    # `member_marks` through its one-time filter), then their marks by unit id.
+    # `figures` maps each mark back to its stored figure, named by stats in Python.
+    # The last SELECT answers a retry with the existing row when this statement's
+    # snapshot sees it (a concurrent first tap committed meanwhile is not seen: None).
+    return f"""
+WITH v AS (
+    SELECT %(activity)s::bigint AS activity, %(member)s::bigint AS member,
+           %(unit)s::bigint AS unit, %(method)s::text AS method,
+           %(at)s::timestamptz AS at, %(day)s::date AS day, %(by)s::bigint AS by_id
+), new_checkin AS (
+    INSERT INTO "{checkin}" (activity_id, member_id, unit_id, method, at, day, by_id)
+    SELECT activity, member, unit, method, at, day, by_id FROM v
+    ON CONFLICT (activity_id, member_id) DO NOTHING
+    RETURNING id
+), figures AS (
+    SELECT * FROM unnest(%(figure_metric)s::text[], %(figure_bucket)s::text[],
+                         %(figure_name)s::text[]) AS f(metric, bucket, name)
+), member_marks AS (
+    INSERT INTO "{mark}" (metric, bucket, key, org_id, day)
+    SELECT p.metric, p.bucket, v.member, v.unit, v.day
+    FROM new_checkin, v,
+         unnest(%(member_metric)s::text[], %(member_bucket)s::text[])
+             WITH ORDINALITY AS p(metric, bucket, n)
+    ORDER BY p.n
+    ON CONFLICT (metric, bucket, key) DO NOTHING
+    RETURNING metric, bucket
+), reach AS (
+    INSERT INTO "{reach}" (activity_id, unit_id, unit_kind, day)
+    SELECT v.activity, o.id, o.kind, v.day
+    FROM new_checkin, v, "{org}" o
+    WHERE o.id = ANY(%(units)s::bigint[]) AND o.kind = ANY(%(unit_kinds)s::text[])
+      AND (SELECT count(*) FROM member_marks) >= 0
+    ORDER BY o.id
+    ON CONFLICT (activity_id, unit_id) DO NOTHING
+    RETURNING unit_id, unit_kind
+), unit_marks AS (
+    INSERT INTO "{mark}" (metric, bucket, key, org_id, day)
+    SELECT p.metric, p.bucket, r.unit_id, r.unit_id, v.day
+    FROM reach r, v,
+         unnest(%(unit_kind)s::text[], %(unit_metric)s::text[], %(unit_bucket)s::text[])
+             WITH ORDINALITY AS p(kind, metric, bucket, n)
+    WHERE p.kind = r.unit_kind
+    ORDER BY r.unit_id, p.n
+    ON CONFLICT (metric, bucket, key) DO NOTHING
+    RETURNING metric, bucket, key
+), facts AS (
+    INSERT INTO "{fact}" (org_id, metric, day, delta)
+    SELECT v.unit, c.metric, v.day, 1
+    FROM new_checkin, v, unnest(%(checkin_metrics)s::text[]) AS c(metric)
+    UNION ALL
+    SELECT v.unit, f.name, v.day, 1 FROM member_marks JOIN figures f USING (metric, bucket), v
+    UNION ALL
+    SELECT u.key, f.name, v.day, 1 FROM unit_marks u JOIN figures f USING (metric, bucket), v
+), audit AS (
+    INSERT INTO "{audit}" (at, actor_id, actor_name, action, target_type, target_id,
+                           target_repr, org_id, summary, ip_address)
+    SELECT v.at, %(actor)s::bigint, %(actor_name)s::text, %(action)s::text,
+           %(target_type)s::text, c.id::text, %(target_repr)s::text, %(audit_org)s::bigint,
+           %(summary)s::text, %(ip)s::inet
+    FROM new_checkin c, v
+)
+SELECT true, c.id, v.unit, v.method, v.at, v.day, v.by_id FROM new_checkin c, v
+UNION ALL
+SELECT false, e.id, e.unit_id, e.method, e.at, e.day, e.by_id FROM "{checkin}" e, v
+WHERE e.activity_id = v.activity AND e.member_id = v.member
+  AND NOT EXISTS (SELECT 1 FROM new_checkin)
+"""  # noqa: S608 (table names from our models only; every value is a parameter)
+
+
+def write_check_in(w: CheckInWrite) -> CheckInRow | None:
+    """Write the check-in; its row (new or existing), or None when the row exists but was
+    committed by a concurrent transaction after this statement began (read it again)."""
+    names = list(w.figures.items())
+    params: dict[str, Any] = {
+        "activity": w.activity_id,
+        "member": w.member_id,
+        "unit": w.unit_id,
+        "method": w.method,
+        "at": w.at,
+        "day": w.day,
+        "by": w.by_id,
+        "checkin_metrics": list(w.checkin_metrics),
+        "member_metric": [metric for metric, _bucket in w.member_marks],
+        "member_bucket": [bucket for _metric, bucket in w.member_marks],
+        "units": list(w.unit_candidates),
+        "unit_kinds": list(w.unit_kinds),
+        "unit_kind": [kind for kind, _metric, _bucket in w.unit_marks],
+        "unit_metric": [metric for _kind, metric, _bucket in w.unit_marks],
+        "unit_bucket": [bucket for _kind, _metric, bucket in w.unit_marks],
+        "figure_metric": [metric for (metric, _bucket), _name in names],
+        "figure_bucket": [bucket for (_metric, bucket), _name in names],
+        "figure_name": [name for _key, name in names],
+        "actor": w.audit.actor_id,
+        "actor_name": w.audit.actor_name,
+        "action": w.audit.action,
+        "target_type": w.audit.target_type,
+        "target_repr": w.audit.target_repr,
+        "audit_org": w.audit.org_id,
+        "summary": w.audit.summary,
+        "ip": w.audit.ip_address,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    created, pk, unit_id, method, at, day, by_id = row
+    return CheckInRow(bool(created), pk, unit_id, method, at, day, by_id)
