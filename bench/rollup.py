@@ -414,13 +414,13 @@ class Run:
     def fold_backlog(self) -> dict[str, Any]:
         """Fold what the write runs left pending (no worker ran), as the worker would."""
         from gonghui.stats.models import FactDelta
-        from gonghui.stats.services import fold_pending
+        from gonghui.stats.services import fold_and_tidy
 
         pending = FactDelta.objects.count()
         started = time.perf_counter()
         folded = 0
         while True:
-            n = fold_pending(max_rows=10**9)
+            n = fold_and_tidy(max_rows=10**9)
             folded += n
             if not n:
                 break
@@ -724,11 +724,14 @@ JOIN orgs_org o ON o.id = c.unit_id WHERE o.{col} = {mark} GROUP BY o.{child}
 
 
 def same_figures(expected: dict[int, dict[str, int]], got: dict[int, dict[str, int]]) -> bool:
-    """Every figure of the org and its (active) children equal; missing means zero."""
+    """Every figure the baselines compute (members, orgs by kind, the bench's check-ins) of
+    the org and its (active) children equal; missing means zero. The dashboard also shows
+    the other domains' headline figures (activities, cases, ...), which they do not."""
     return all(
         got.get(pk, {}).get(metric, 0) == value
         for pk, values in expected.items()
         for metric, value in values.items()
+        if metric == "members" or metric.startswith(("orgs.", "bench."))
     )
 
 

@@ -218,15 +218,38 @@ class ReportStatus(models.TextChoices):
 class Dispatch(models.Model):
     """The notice at one org of its audience (下发), and that org's progress on it."""
 
-    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="dispatches")
-    org = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="dispatches")
+    # A notice to the province writes ~120,000 dispatches in one INSERT … SELECT of the
+    # audience's orgs, under the notice's row lock: their keys exist by construction, and
+    # deferred foreign-key checks (one trigger per row at COMMIT) were half the issuing
+    # time. The ORM still cascades and protects; orgs are dissolved, never deleted.
+    # Single-column indexes are left out: one_dispatch_per_org (notice, org) and
+    # dispatch_org_idx (org, notice) lead with each key.
+    notice = models.ForeignKey(
+        Notice,
+        on_delete=models.CASCADE,
+        related_name="dispatches",
+        db_index=False,
+        db_constraint=False,
+    )
+    org = models.ForeignKey(
+        "orgs.Org",
+        on_delete=models.PROTECT,
+        related_name="dispatches",
+        db_index=False,
+        db_constraint=False,
+    )
     # Effective deadlines: the earliest of the notice's and of every relay above.
     ack_due = models.DateField(null=True, blank=True)
     report_due = models.DateField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # partial index below: a new dispatch has none
     )
     plan = models.TextField(_("implementation plan"), blank=True, default="")
     planned_at = models.DateTimeField(null=True, blank=True)
@@ -253,6 +276,11 @@ class Dispatch(models.Model):
             models.Index(fields=["org", "notice"], name="dispatch_org_idx"),
             models.Index(fields=["ack_due"], name="dispatch_ack_due_idx"),
             models.Index(fields=["report_due"], name="dispatch_report_due_idx"),
+            models.Index(
+                fields=["acknowledged_by"],
+                name="dispatch_ack_by_idx",
+                condition=models.Q(acknowledged_by__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,15 +3,52 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 from django.db import connection, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 
-def allocate_ids(model: type[models.Model], count: int) -> list[int]:
+@dataclass(frozen=True)
+class SharedConnection:
+    """The PostgreSQL connection of a transaction that another thread opened through
+    Django, for a helper thread writing on its behalf (see importing.import_members).
+
+    Django's connection object belongs to the thread that opened it; the psycopg
+    connection under it may be shared, since psycopg serialises the operations of its
+    threads on a lock. Queries made through it bypass Django's cursor wrapper (no query
+    log, no execute wrappers) and raise psycopg's own exceptions.
+    """
+
+    wrapper: BaseDatabaseWrapper
+    raw: Any  # psycopg.Connection
+
+    @classmethod
+    def of(cls, wrapper: BaseDatabaseWrapper) -> SharedConnection:
+        assert wrapper.vendor == "postgresql" and wrapper.in_atomic_block
+        wrapper.ensure_connection()
+        return cls(wrapper, wrapper.connection)
+
+
+@contextmanager
+def _cursor(shared: SharedConnection | None) -> Iterator[Any]:
+    """A psycopg cursor: of the shared connection, or of this thread's Django connection."""
+    if shared is not None:
+        with shared.raw.cursor() as cursor:
+            yield cursor
+        return
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        yield cursor.cursor
+
+
+def allocate_ids(
+    model: type[models.Model], count: int, *, shared: SharedConnection | None = None
+) -> list[int]:
     """Reserve `count` primary keys for rows that will be inserted with explicit ids.
 
     Tree rows need their own id inside their path before they are written, so bulk loads
@@ -21,6 +58,13 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
     if count <= 0:
         return []
     table = model._meta.db_table
+    if shared is not None:
+        with _cursor(shared) as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -70,7 +114,11 @@ def _is_auto_now(field: models.Field) -> bool:
 
 
 def insert_rows(
-    model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, batch_size: int = 2000
+    model: type[models.Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    batch_size: int = 2000,
+    shared: SharedConnection | None = None,
 ) -> None:
     """Insert rows given as {field name or attname: value} as `bulk_create` of
     `model(**row)` would: fields left out get their defaults, auto_now(_add) fields the
@@ -78,11 +126,12 @@ def insert_rows(
 
     Every row names the same fields. No ids are handed back. On PostgreSQL the rows go in
     through one COPY, several times faster than INSERT for bulk loads; on SQLite through
-    bulk_create.
+    bulk_create. `shared`: write through that connection (PostgreSQL only).
     """
     if not rows:
         return
-    if connection.vendor != "postgresql":
+    db = shared.wrapper if shared is not None else connection
+    if db.vendor != "postgresql":
         model._default_manager.bulk_create([model(**row) for row in rows], batch_size=batch_size)
         return
     meta = model._meta
@@ -100,18 +149,14 @@ def insert_rows(
         else:
             value = field.get_default()
         extra.append(field)
-        constants.append(field.get_db_prep_save(value, connection))
-    quote = connection.ops.quote_name
+        constants.append(field.get_db_prep_save(value, db))
+    quote = db.ops.quote_name
     columns = ", ".join(quote(f.column) for f in [*fields, *extra])
     sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
     values = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
     tail = tuple(constants)
     prepare = [None if _is_plain(f) else f for f in fields]
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(sql) as copy,
-    ):
+    with _cursor(shared) as cursor, cursor.copy(sql) as copy:
         write = copy.write_row
         if all(p is None for p in prepare):
             for row in rows:
@@ -121,7 +166,7 @@ def insert_rows(
             write(
                 (
                     *(
-                        v if f is None else f.get_db_prep_save(v, connection)
+                        v if f is None else f.get_db_prep_save(v, db)
                         for v, f in zip(values(row), prepare, strict=True)
                     ),
                     *tail,

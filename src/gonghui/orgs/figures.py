@@ -11,7 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from gonghui.orgs.bulk import insert_rows
+from gonghui.orgs.bulk import SharedConnection, insert_rows
 from gonghui.orgs.models import MemberEvent, MemberEventKind, Org, OrgKind
 from gonghui.stats import services as stats
 from gonghui.stats.registry import Metric, register_metric, register_sum_source
@@ -150,8 +150,9 @@ def record_org_dissolved(org: Org) -> None:
         )
 
 
-def record_imported_joins(rows: list[dict]) -> None:
-    """The join events of members just inserted by an import (rows with their ids)."""
+def record_imported_joins(rows: list[dict], *, shared: SharedConnection | None = None) -> None:
+    """The join events of members just inserted by an import (rows with their ids).
+    `shared`: written through that connection (see bulk.insert_rows)."""
     insert_rows(
         MemberEvent,
         [
@@ -163,6 +164,7 @@ def record_imported_joins(rows: list[dict]) -> None:
             }
             for row in rows
         ],
+        shared=shared,
     )
 
 

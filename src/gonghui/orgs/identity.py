@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import mul
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
@@ -69,8 +70,9 @@ _PHONE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
 
 
 def id_check_char(first17: str) -> str:
-    total = sum(int(c) * w for c, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    if len(first17) != len(_WEIGHTS):
+        raise ValueError("id_check_char() takes the first 17 characters")
+    return _CHECK_CHARS[sum(map(mul, map(int, first17), _WEIGHTS)) % 11]
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,35 @@ def _keys(secret: str) -> tuple[AESGCM, bytes]:
     return AESGCM(enc), mac
 
 
-def encrypt_id_number(value: str) -> str:
+NONCE_SIZE = 12
+
+
+def encrypt_id_number(value: str, *, nonce: bytes | None = None) -> str:
+    """`nonce`: 12 fresh random bytes (bulk loads draw many at once, see NoncePool)."""
     aes, _mac = _keys(settings.GONGHUI_DATA_KEY)
-    nonce = os.urandom(12)
+    if nonce is None:
+        nonce = os.urandom(NONCE_SIZE)
+    elif len(nonce) != NONCE_SIZE:
+        raise ValueError("an AES-GCM nonce has 12 bytes")
     return base64.b64encode(nonce + aes.encrypt(nonce, value.encode(), None)).decode()
+
+
+class NoncePool:
+    """Random nonces for encrypt_id_number, read from the OS in blocks: one system call
+    per thousand rows of an import instead of one per row. Never hands out a nonce twice."""
+
+    def __init__(self, block: int = 1024):
+        self.block = block
+        self._buffer = b""
+        self._offset = 0
+
+    def take(self) -> bytes:
+        if self._offset >= len(self._buffer):
+            self._buffer = os.urandom(NONCE_SIZE * self.block)
+            self._offset = 0
+        start = self._offset
+        self._offset += NONCE_SIZE
+        return self._buffer[start : start + NONCE_SIZE]
 
 
 def decrypt_id_number(cipher: str) -> str:
@@ -183,7 +210,7 @@ def decrypt_id_number(cipher: str) -> str:
 
 def id_number_hash(value: str) -> str:
     _aes, mac = _keys(settings.GONGHUI_DATA_KEY)
-    return hmac.new(mac, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(mac, value.encode(), "sha256").hex()  # = hmac.new(...).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import codecs
 import csv
 import datetime
 import io
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +25,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pypinyin.seg.simpleseg import seg as segment_words
@@ -32,8 +34,9 @@ from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core.xlsx import Sheet, write_xlsx
 from gonghui.orgs import figures, scoping
-from gonghui.orgs.bulk import allocate_ids, insert_rows
+from gonghui.orgs.bulk import SharedConnection, allocate_ids, insert_rows
 from gonghui.orgs.identity import (
+    NoncePool,
     encrypt_id_number,
     id_number_hash,
     mask_id_number,
@@ -401,122 +404,244 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
     units = _UnitResolver(actor, root)
     seen: dict[bytes, int] = {}
     errors: list[RowError] = []
-    total = imported = 0
+    total = 0
     joined: Counter[tuple[int, datetime.date]] = Counter()
     today = timezone.localdate()
+    nonces = NoncePool()
     with transaction.atomic():
+        writer = _MemberWriter()
         batch: list[tuple[int, list[str], dict[str, Any]]] = []
-
-        def flush() -> None:
-            nonlocal imported
-            if not batch:
-                return
-            existing = {
-                m.id_number_hash: m
-                for m in Member.objects.filter(
-                    id_number_hash__in=[m["id_number_hash"] for _, _, m in batch]
-                ).select_related("unit")
-            }
-            for number, values, member in batch:
-                clash = existing.get(member["id_number_hash"])
-                if clash is not None:
-                    errors.append(RowError(number, values, [_duplicate_reason(actor, clash)]))
-            if not errors:
-                rows = [m for _, _, m in batch]
-                # Ids up front, so the join events are written without reading back.
-                for row, pk in zip(rows, allocate_ids(Member, len(rows)), strict=True):
-                    row["id"] = pk
-                insert_rows(Member, rows, batch_size=BATCH)
-                figures.record_imported_joins(rows)
-                imported += len(batch)
-                joined.update((m["unit_id"], m["joined_on"]) for m in rows)
-            batch.clear()
-
-        for number, values in units.prefetching(rows, get):
-            total += 1
-            reasons: list[str] = []
-            name = "".join(get(values, "name").split())
-            if not name:
-                reasons.append(_("name missing"))
-            elif len(name) > 50:
-                reasons.append(_("name longer than 50 characters"))
-            ident = None
-            try:
-                ident = parse_id_number(get(values, "id_number"), today=today)
-            except ValidationError as exc:
-                reasons.append(exc.messages[0])
-            unit: int | str | None = None
-            code = get(values, "unit_code")
-            if not code:
-                reasons.append(_("unit code missing"))
-            else:
-                unit = units.resolve(code)
-                if isinstance(unit, str):
-                    reasons.append(unit)
-            phone = ""
-            try:
-                phone = normalise_phone(get(values, "phone"))
-            except ValidationError as exc:
-                reasons.append(exc.messages[0])
-            education = get(values, "education")
-            if education and education not in EDUCATION_WORDS:
-                reasons.append(_("unknown education %(value)s") % {"value": education})
-            migrant = get(values, "is_migrant_worker").lower()
-            if migrant not in YES_WORDS and migrant not in NO_WORDS:
-                reasons.append(_("migrant worker must be 是 or 否"))
-            joined_on = None
-            try:
-                joined_on = _parse_date(get(values, "joined_on"))
-            except ValidationError as exc:
-                reasons.append(exc.messages[0])
-            if joined_on is not None and joined_on > today:
-                reasons.append(_("date of joining in the future"))
-            elif joined_on is not None and ident is not None and joined_on < ident.birth_date:
-                reasons.append(_("date of joining before the date of birth"))
-            lookup_hash = ""
-            if ident is not None:
-                lookup_hash = id_number_hash(ident.value)
-                key = bytes.fromhex(lookup_hash[:32])
-                if key in seen:
-                    reasons.append(
-                        _("duplicate ID number, also in row %(row)d") % {"row": seen[key]}
-                    )
+        try:
+            for number, values in units.prefetching(rows, get):
+                # A full batch is handed over only when the next row is wanted, i.e. after
+                # the units of the next batch were looked up: that query need not wait for
+                # the batch being written.
+                if len(batch) >= BATCH:
+                    writer.submit(batch, position=len(errors), clean=not errors)
+                    batch = []
+                total += 1
+                reasons: list[str] = []
+                name = "".join(get(values, "name").split())
+                if not name:
+                    reasons.append(_("name missing"))
+                elif len(name) > 50:
+                    reasons.append(_("name longer than 50 characters"))
+                ident = None
+                try:
+                    ident = parse_id_number(get(values, "id_number"), today=today)
+                except ValidationError as exc:
+                    reasons.append(exc.messages[0])
+                unit: int | str | None = None
+                code = get(values, "unit_code")
+                if not code:
+                    reasons.append(_("unit code missing"))
                 else:
-                    seen[key] = number
-            if reasons:
-                errors.append(RowError(number, values, reasons))
-                continue
-            assert ident is not None and isinstance(unit, int)
-            full, initials = name_keys(name)
-            member = dict(
-                unit_id=unit,
-                name=name,
-                name_pinyin=full,
-                name_initials=initials,
-                gender=ident.gender,
-                birth_date=ident.birth_date,
-                id_number_cipher="" if errors else encrypt_id_number(ident.value),
-                id_number_hash=lookup_hash,
-                id_number_masked=mask_id_number(ident.value),
-                id_number_tail=ident.value[-4:],
-                phone=phone,
-                ethnicity=get(values, "ethnicity")[:20],
-                education=EDUCATION_WORDS.get(education, ""),
-                job=get(values, "job")[:60],
-                is_migrant_worker=migrant in YES_WORDS,
-                joined_on=joined_on or today,
-                source=MemberSource.IMPORT,
-            )
-            batch.append((number, values, member))
-            if len(batch) >= BATCH:
-                flush()
-        flush()
+                    unit = units.resolve(code)
+                    if isinstance(unit, str):
+                        reasons.append(unit)
+                phone = ""
+                try:
+                    phone = normalise_phone(get(values, "phone"))
+                except ValidationError as exc:
+                    reasons.append(exc.messages[0])
+                education = get(values, "education")
+                if education and education not in EDUCATION_WORDS:
+                    reasons.append(_("unknown education %(value)s") % {"value": education})
+                migrant = get(values, "is_migrant_worker").lower()
+                if migrant not in YES_WORDS and migrant not in NO_WORDS:
+                    reasons.append(_("migrant worker must be 是 or 否"))
+                joined_on = None
+                try:
+                    joined_on = _parse_date(get(values, "joined_on"))
+                except ValidationError as exc:
+                    reasons.append(exc.messages[0])
+                if joined_on is not None and joined_on > today:
+                    reasons.append(_("date of joining in the future"))
+                elif joined_on is not None and ident is not None and joined_on < ident.birth_date:
+                    reasons.append(_("date of joining before the date of birth"))
+                lookup_hash = ""
+                if ident is not None:
+                    lookup_hash = id_number_hash(ident.value)
+                    key = bytes.fromhex(lookup_hash[:32])
+                    if key in seen:
+                        reasons.append(
+                            _("duplicate ID number, also in row %(row)d") % {"row": seen[key]}
+                        )
+                    else:
+                        seen[key] = number
+                if reasons:
+                    errors.append(RowError(number, values, reasons))
+                    continue
+                assert ident is not None and isinstance(unit, int)
+                full, initials = name_keys(name)
+                joined_on = joined_on or today
+                member = dict(
+                    unit_id=unit,
+                    name=name,
+                    name_pinyin=full,
+                    name_initials=initials,
+                    gender=ident.gender,
+                    birth_date=ident.birth_date,
+                    # Once a row is bad nothing is written: skip the encryption.
+                    id_number_cipher=""
+                    if errors or writer.rejected
+                    else encrypt_id_number(ident.value, nonce=nonces.take()),
+                    id_number_hash=lookup_hash,
+                    id_number_masked=mask_id_number(ident.value),
+                    id_number_tail=ident.value[-4:],
+                    phone=phone,
+                    ethnicity=get(values, "ethnicity")[:20],
+                    education=EDUCATION_WORDS.get(education, ""),
+                    job=get(values, "job")[:60],
+                    is_migrant_worker=migrant in YES_WORDS,
+                    joined_on=joined_on,
+                    source=MemberSource.IMPORT,
+                )
+                batch.append((number, values, member))
+                joined[(unit, joined_on)] += 1
+            if batch:
+                writer.submit(batch, position=len(errors), clean=not errors)
+            writer.finish()
+        except BaseException:
+            writer.close()
+            writer.raise_error()  # the writer's own error, if any, is the one to report
+            raise
         if total == 0:
             raise ImportRejected(file_error=_("The file has no data rows."), headers=headers)
+        # The rows that clash with members in the database go where the old sequential
+        # import listed them: after the bad rows found before their batch was handed over.
+        for position, clashes in reversed(writer.clashes):
+            errors[position:position] = [
+                RowError(number, values, [_duplicate_reason(actor, existing)])
+                for number, values, existing in clashes
+            ]
         if errors:
             raise ImportRejected(row_errors=errors, total_rows=total, headers=headers)
         figures.record_joined_counts(joined)
-    return ImportOutcome(total_rows=total, imported_rows=imported)
+    return ImportOutcome(total_rows=total, imported_rows=writer.imported)
+
+
+_Batch = list[tuple[int, list[str], dict[str, Any]]]  # (row number, cell texts, member row)
+
+
+class _MemberWriter:
+    """Writes the finished batches of a member import, in order: each batch is first
+    checked against the members already in the database; then, as long as the file has
+    no bad row, its members and their join events go in.
+
+    On PostgreSQL a thread does this over the connection of the import's transaction
+    (see bulk.SharedConnection) while the importing thread validates the next batch, so
+    Python and PostgreSQL work at the same time instead of taking turns. One batch at
+    most waits while another is written, so memory stays flat. An error of the thread
+    ends the import: the next submit or finish raises it, and the transaction is rolled
+    back. Elsewhere (SQLite) submit writes the batch itself.
+    """
+
+    threaded = True  # on PostgreSQL; False writes on the caller's thread (tests, profiling)
+
+    def __init__(self) -> None:
+        self.imported = 0
+        # (position in the import's errors, [(row number, cell texts, existing member)])
+        self.clashes: list[tuple[int, list[tuple[int, list[str], Member]]]] = []
+        self.rejected = False  # a row clashed with the database: nothing more is written
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._shared: SharedConnection | None = None
+        self._thread: threading.Thread | None = None
+        if self.threaded and connection.vendor == "postgresql":
+            self._shared = SharedConnection.of(connection)
+            self._queue: queue.Queue[tuple[_Batch, int, bool] | None] = queue.Queue(maxsize=1)
+            self._thread = threading.Thread(
+                target=self._run, name="gonghui-member-import", daemon=True
+            )
+            self._thread.start()
+
+    def submit(self, batch: _Batch, *, position: int, clean: bool) -> None:
+        """Check and write a batch. `position`: how many bad rows the file had so far;
+        `clean`: none (a batch is written only then)."""
+        self.raise_error()
+        if self._thread is None:
+            self._write(batch, position, clean)
+        else:
+            self._queue.put((batch, position, clean))  # waits while a batch is queued
+
+    def finish(self) -> None:
+        """Wait until every batch is written; raise the writer's error, if any."""
+        self._join()
+        self.raise_error()
+
+    def close(self) -> None:
+        """Skip the batches not yet written and wait for the one being written, so that
+        nothing uses the connection any more once the caller rolls back."""
+        self._stopping = True
+        self._join()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            with connection.wrap_database_errors:  # psycopg's errors as Django's
+                raise error
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None and not self._stopping:
+                try:
+                    self._write(*item)
+                except BaseException as exc:
+                    self._error = exc
+
+    def _write(self, batch: _Batch, position: int, clean: bool) -> None:
+        existing = self._existing([m["id_number_hash"] for _, _, m in batch])
+        clashes = [
+            (number, values, existing[m["id_number_hash"]])
+            for number, values, m in batch
+            if m["id_number_hash"] in existing
+        ]
+        if clashes:
+            self.clashes.append((position, clashes))
+            self.rejected = True
+        if not clean or self.rejected:
+            return
+        rows = [m for _, _, m in batch]
+        # Ids up front, so the join events are written without reading back.
+        for row, pk in zip(rows, allocate_ids(Member, len(rows), shared=self._shared), strict=True):
+            row["id"] = pk
+        insert_rows(Member, rows, batch_size=BATCH, shared=self._shared)
+        figures.record_imported_joins(rows, shared=self._shared)
+        self.imported += len(rows)
+
+    def _existing(self, hashes: list[str]) -> dict[str, Member]:
+        """The members already registered with these ID number hashes (with the name of
+        their unit), by hash."""
+        if self._shared is None:
+            return {
+                m.id_number_hash: m
+                for m in Member.objects.filter(id_number_hash__in=hashes).select_related("unit")
+            }
+        # One array parameter, not one parameter per hash; no Django cursor in this thread.
+        with self._shared.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT m.id_number_hash, m.id, m.name, m.status, m.unit_id, u.name"
+                " FROM orgs_member m JOIN orgs_org u ON u.id = m.unit_id"
+                " WHERE m.id_number_hash = ANY(%s)",
+                [hashes],
+            )
+            return {
+                lookup_hash: Member(
+                    pk=pk,
+                    name=name,
+                    status=status,
+                    unit=Org(pk=unit_id, name=unit_name),
+                    id_number_hash=lookup_hash,
+                )
+                for lookup_hash, pk, name, status, unit_id, unit_name in cursor.fetchall()
+            }
 
 
 def _duplicate_reason(actor: Any, existing: Member) -> str:

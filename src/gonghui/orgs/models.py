@@ -213,9 +213,12 @@ class Member(models.Model):
     # The ID number (身份证号) is personal data: stored encrypted, found by a keyed hash,
     # shown masked. See orgs.identity.
     id_number_cipher = models.TextField(editable=False)
-    id_number_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Unique and indexed through Meta, not unique=True/db_index=True: those also build a
+    # varchar_pattern_ops (LIKE) index on PostgreSQL, which no query uses and every
+    # insert pays for.
+    id_number_hash = models.CharField(max_length=64, editable=False)
     id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
-    id_number_tail = models.CharField(max_length=4, editable=False, db_index=True)
+    id_number_tail = models.CharField(max_length=4, editable=False)
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True, default="")
     ethnicity = models.CharField(_("ethnic group"), max_length=20, blank=True, default="")
     education = models.CharField(
@@ -256,6 +259,10 @@ class Member(models.Model):
         ordering = ["unit_id", "name", "id"]
         indexes = [
             models.Index(fields=["unit", "status"], name="member_unit_status_idx"),
+            models.Index(fields=["id_number_tail"], name="member_id_tail_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["id_number_hash"], name="member_id_hash_unique"),
         ]
 
     def __str__(self) -> str:

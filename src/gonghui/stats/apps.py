@@ -8,7 +8,7 @@ class StatsConfig(AppConfig):
 
     def ready(self) -> None:
         from gonghui.core.jobs import register_periodic
-        from gonghui.stats.services import fold_pending
+        from gonghui.stats.services import fold_and_tidy
 
         # Exact within a few seconds: the dashboard says how fresh its figures are.
-        register_periodic("fold_rollups", fold_pending, every_seconds=2)
+        register_periodic("fold_rollups", fold_and_tidy, every_seconds=2)

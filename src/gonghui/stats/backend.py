@@ -57,6 +57,16 @@ def append_changes(table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         )
 
 
+def vacuum(table: str) -> bool:
+    """PostgreSQL: VACUUM (ANALYZE) the table, which cannot run inside a transaction;
+    whether it ran."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+    return True
+
+
 def create_temp_table(name: str, columns_sql: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
@@ -117,6 +127,7 @@ def empty_tables(tables: Sequence[str]) -> None:
 def fold_oldest(
     limit: int,
     *,
+    after: int = 0,
     facts: str,
     orgs: str,
     own: str,
@@ -124,10 +135,15 @@ def fold_oldest(
     subtree_day: str,
     ancestors: Sequence[str],
     trend_depth: int,
-) -> int:
-    """Move the oldest `limit` pending changes into the counters: the org's own per-day
-    counter, and every ancestor's (the org included) total and, down to `trend_depth`,
-    per-day total. Returns how many changes were folded.
+) -> tuple[int, int]:
+    """Move the oldest `limit` pending changes with ids above `after` into the counters:
+    the org's own per-day counter, and every ancestor's (the org included) total and, down
+    to `trend_depth`, per-day total. Returns how many changes were folded and the highest
+    id folded (`after` when none).
+
+    Callers folding batch after batch pass the last batch's highest id: the queue's index
+    still holds the rows deleted before (inside one transaction, or until a vacuum), and
+    starting from the lowest id every time would walk all of them again.
 
     Changes of orgs that no longer exist are dropped (forget_org took their figures out).
     Each counter appears once per statement (grouped), as ON CONFLICT DO UPDATE requires.
@@ -140,8 +156,8 @@ def fold_oldest(
         sql = f"""
         WITH batch AS (
             DELETE FROM "{facts}" WHERE id IN (
-                SELECT id FROM "{facts}" ORDER BY id LIMIT %s
-            ) RETURNING org_id, metric, day, delta
+                SELECT id FROM "{facts}" WHERE id > %s ORDER BY id LIMIT %s
+            ) RETURNING id, org_id, metric, day, delta
         ), summed AS (
             SELECT b.org_id, b.metric, b.day, SUM(b.delta) AS delta
             FROM batch b JOIN "{orgs}" o ON o.id = b.org_id
@@ -166,39 +182,41 @@ def fold_oldest(
             GROUP BY ancestor, metric, day HAVING SUM(delta) <> 0 ORDER BY 1, 2, 3
             {upsert.format(keys="org_id, metric, day", table=subtree_day)}
         )
-        SELECT COUNT(*) FROM batch
+        SELECT COUNT(*), COALESCE(MAX(id), %s) FROM batch
         """
         with connection.cursor() as cursor:
-            cursor.execute(sql, [limit, trend_depth])
-            return int(cursor.fetchone()[0])
+            cursor.execute(sql, [after, limit, trend_depth, after])
+            count, last = cursor.fetchone()
+            return int(count), int(last)
     # SQLite: one writer at a time (the caller holds the write lock), so the batch is
     # simply every change up to an id.
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT MAX(id), COUNT(*) FROM (SELECT id FROM "{facts}" ORDER BY id LIMIT %s)',
-            [limit],
+            f'SELECT MAX(id), COUNT(*) FROM (SELECT id FROM "{facts}" WHERE id > %s '
+            "ORDER BY id LIMIT %s)",
+            [after, limit],
         )
         last, count = cursor.fetchone()
         if not count:
-            return 0
+            return 0, after
         batch = (
             f'SELECT f.org_id, f.metric, f.day, f.delta FROM "{facts}" f '
-            f'JOIN "{orgs}" o ON o.id = f.org_id WHERE f.id <= %s'
+            f'JOIN "{orgs}" o ON o.id = f.org_id WHERE f.id > %s AND f.id <= %s'
         )
         cursor.execute(
             f'INSERT INTO "{own}" (org_id, metric, day, value) '
             f"SELECT org_id, metric, day, SUM(delta) FROM ({batch}) WHERE true "
             "GROUP BY org_id, metric, day HAVING SUM(delta) <> 0 "
             + upsert.format(keys="org_id, metric, day", table=own),
-            [last],
+            [after, last],
         )
         spread = " UNION ALL ".join(
             f'SELECT {depth} AS depth, o."{col}" AS ancestor, f.metric, f.day, f.delta '
             f'FROM "{facts}" f JOIN "{orgs}" o ON o.id = f.org_id '
-            f'WHERE f.id <= %s AND o."{col}" IS NOT NULL'
+            f'WHERE f.id > %s AND f.id <= %s AND o."{col}" IS NOT NULL'
             for depth, col in enumerate(ancestors)
         )
-        params = [last] * len(ancestors)
+        params = [after, last] * len(ancestors)
         cursor.execute(
             f'INSERT INTO "{subtree}" (org_id, metric, value) '
             f"SELECT ancestor, metric, SUM(delta) FROM ({spread}) WHERE true "
@@ -213,5 +231,5 @@ def fold_oldest(
             + upsert.format(keys="org_id, metric, day", table=subtree_day),
             [*params, trend_depth],
         )
-        cursor.execute(f'DELETE FROM "{facts}" WHERE id <= %s', [last])
-        return int(count)
+        cursor.execute(f'DELETE FROM "{facts}" WHERE id > %s AND id <= %s', [after, last])
+        return int(count), int(last)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,11 +191,13 @@ def _ancestors(org_ids: Iterable[int]) -> dict[int, list[int]]:
     return {row[0]: list(row[2 : row[1] + 3]) for row in rows}
 
 
-def _fold_batch(limit: int) -> int:
-    """Fold the oldest `limit` waiting changes: summed and spread up the tree in SQL (one
-    statement on PostgreSQL), so the cost is the counters' upserts, not Python."""
+def _fold_batch(limit: int, after: int = 0) -> tuple[int, int]:
+    """Fold the oldest `limit` waiting changes with ids above `after`: summed and spread up
+    the tree in SQL (one statement on PostgreSQL), so the cost is the counters' upserts,
+    not Python. Returns how many, and the highest id folded."""
     return backend.fold_oldest(
         limit,
+        after=after,
         facts=FactDelta._meta.db_table,
         orgs=Org._meta.db_table,
         own=OrgDayCount._meta.db_table,
@@ -204,6 +206,23 @@ def _fold_batch(limit: int) -> int:
         ancestors=ANCESTOR_FIELDS,
         trend_depth=TREND_DEPTH,
     )
+
+
+def _fold_batches(limit: int, step: Callable[[int, int], tuple[int, int]]) -> int:
+    """Batches in id order until the queue is empty (or `limit` folded). A change whose
+    id is below the last batch's but that committed only after it (ids are taken before
+    commit) is found by one last pass from the start."""
+    folded = after = 0
+    while folded < limit:
+        n, after_batch = step(min(FOLD_BATCH, limit - folded), after)
+        folded += n
+        if n:
+            after = after_batch
+            continue
+        if after == 0:
+            break
+        after = 0
+    return folded
 
 
 def _record_fold(folded: int) -> None:
@@ -215,22 +234,41 @@ def _record_fold(folded: int) -> None:
 
 def fold_pending(*, max_rows: int = 200_000) -> int:
     """Fold waiting facts into the totals, in batches of one transaction each."""
-    folded = 0
-    while folded < max_rows:
+
+    def step(limit: int, after: int) -> tuple[int, int]:
         with transaction.atomic():
             backend.lock_rollups()
-            n = _fold_batch(min(FOLD_BATCH, max_rows - folded))
+            n, last = _fold_batch(limit, after)
             _record_fold(n)
-        folded += n
-        if n == 0:
-            break
+        return n, last
+
+    return _fold_batches(max_rows, step)
+
+
+# Dead rows of folded changes the queue may hold before the worker vacuums it itself.
+TIDY_AFTER = 20_000
+_folded_since_tidy = 0
+
+
+def fold_and_tidy(*, max_rows: int = 200_000) -> int:
+    """The worker's job: fold, and once many changes have been folded, vacuum the queue.
+
+    Every dashboard read scans the (short) queue; its deleted rows stay in the table until
+    a vacuum, and a burst (a notice to the province: 120,000 changes) would leave the
+    reads scanning them. Autovacuum does this where it runs (the queue's storage settings
+    ask for it by row count); doing it here keeps the reads cheap whatever the server's
+    configuration."""
+    global _folded_since_tidy
+    folded = fold_pending(max_rows=max_rows)
+    _folded_since_tidy += folded
+    if _folded_since_tidy >= TIDY_AFTER and backend.vacuum(FactDelta._meta.db_table):
+        _folded_since_tidy = 0
     return folded
 
 
 def fold_all_locked() -> None:
     """Inside a transaction that holds the roll-up lock: fold everything now."""
-    while _fold_batch(FOLD_BATCH):
-        pass
+    _fold_batches(10**18, _fold_batch)
 
 
 # --- tree changes -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from conftest import make_id_number
 from gonghui.orgs.identity import (
+    NoncePool,
     decrypt_id_number,
     encrypt_id_number,
     id_check_char,
@@ -79,3 +80,20 @@ def test_encryption_round_trip_and_lookup_hash():
     assert decrypt_id_number(a) == decrypt_id_number(b) == value
     assert id_number_hash(value) == id_number_hash(value)
     assert id_number_hash(value) != id_number_hash(make_id_number(seq=2))
+
+
+def test_nonces_drawn_in_blocks_are_all_different_and_decrypt(settings):
+    pool = NoncePool(block=4)
+    nonces = [pool.take() for _ in range(10)]  # across three blocks
+    assert all(len(n) == 12 for n in nonces)
+    assert len(set(nonces)) == 10
+    value = make_id_number(seq=3)
+    cipher = encrypt_id_number(value, nonce=nonces[0])
+    assert decrypt_id_number(cipher) == value
+    with pytest.raises(ValueError):
+        encrypt_id_number(value, nonce=b"short")
+
+
+def test_check_character_needs_exactly_17_characters():
+    with pytest.raises(ValueError):
+        id_check_char("1101051949123100")

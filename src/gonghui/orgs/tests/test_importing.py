@@ -987,3 +987,119 @@ def test_org_import_rejected_job_has_error_file(tree):
     assert sheet[0] == ["Row", *ORG_HEADERS, "Reasons"]
     assert sheet[1][0] == 2 and sheet[1][-1] == "unknown parent code NOPE"
     assert not Org.objects.filter(code__in=["E1", "E2"]).exists()
+
+
+# --- members: the writer that overlaps checking and writing ---------------------------------
+
+
+def _members_and_events():
+    from gonghui.orgs.models import MemberEvent
+
+    return Member.objects.count(), MemberEvent.objects.count()
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_an_error_while_a_batch_is_written_rolls_back_every_batch(tree, monkeypatch, threaded):
+    """On PostgreSQL batches are written by a thread while the next is checked: its
+    error must still end the import, and nothing of the earlier batches stays."""
+    monkeypatch.setattr(importing, "BATCH", 3)
+    monkeypatch.setattr(importing._MemberWriter, "threaded", threaded)
+    calls = []
+    real = importing.figures.record_imported_joins
+
+    def failing_on_the_second_batch(rows, **kwargs):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real(rows, **kwargs)
+
+    monkeypatch.setattr(importing.figures, "record_imported_joins", failing_on_the_second_batch)
+    rows = [member_row(f"人{i}", n, tree.cd_union.code) for i, n in enumerate(ids(10))]
+    before = _members_and_events()
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_members(
+            actor=tree.users["province_admin"],
+            root=tree.province,
+            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+            file_name="m.csv",
+        )
+    assert calls[:2] == [3, 3]
+    assert _members_and_events() == before
+    assert Org.objects.get(pk=tree.cd_union.pk).member_count == 2
+
+
+def test_a_database_error_of_the_writer_is_raised_as_djangos_and_rolls_back(
+    tree, monkeypatch, settings
+):
+    from django.db import DataError, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce the length of a text column")
+    monkeypatch.setattr(importing, "BATCH", 3)
+    real = importing.insert_rows
+
+    def too_long_name_in_the_second_batch(model, rows, **kwargs):
+        if model is Member and rows[0]["name"] == "人3":
+            rows[0]["name"] = "长" * 60  # varchar(50)
+        real(model, rows, **kwargs)
+
+    monkeypatch.setattr(importing, "insert_rows", too_long_name_in_the_second_batch)
+    rows = [member_row(f"人{i}", n, tree.cd_union.code) for i, n in enumerate(ids(8))]
+    before = _members_and_events()
+    with pytest.raises(DataError):
+        import_members(
+            actor=tree.users["province_admin"],
+            root=tree.province,
+            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+            file_name="m.csv",
+        )
+    assert _members_and_events() == before
+    # The connection is usable again: the import's savepoint was rolled back.
+    assert Member.objects.filter(name__startswith="人").count() == 0
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_database_clashes_are_listed_among_the_bad_rows_in_the_same_order(
+    tree, monkeypatch, threaded
+):
+    """A clash with the database is found when its batch is written, possibly after
+    later rows were checked; it is listed after the bad rows found before its batch was
+    full and before the rest, and names the registered member."""
+    monkeypatch.setattr(importing, "BATCH", 3)
+    monkeypatch.setattr(importing._MemberWriter, "threaded", threaded)
+    fresh = ids(6)
+    unit = tree.cd_union.code
+    rows = [
+        member_row("甲", fresh[0], unit),  # row 2
+        member_row("张伟", make_id_number(seq=11), unit),  # row 3: in the database
+        member_row("乙", fresh[1], unit),  # row 4: the first batch is full
+        member_row("", fresh[2], unit),  # row 5: bad
+        member_row("丙", fresh[3], unit),  # row 6
+        member_row("丁", fresh[4], unit),  # row 7
+        member_row("戊", fresh[5], unit),  # row 8: the second batch is full
+        member_row("张伟", make_id_number(seq=11), unit),  # row 9: same as row 3
+    ]
+    before = _members_and_events()
+    err = rejected_members(tree.users["province_admin"], tree.province, rows)
+    assert [(e.row, e.reasons) for e in err.row_errors] == [
+        (3, ["ID number already registered: 张伟, 成都华信机械有限公司工会委员会"]),
+        (5, ["name missing"]),
+        (9, ["duplicate ID number, also in row 3"]),
+    ]
+    assert err.total_rows == 8
+    assert _members_and_events() == before
+
+
+def test_member_id_number_columns_have_no_pattern_index(db):
+    """LIKE never searches the ID number hash or tail: their indexes are plain b-trees."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("varchar_pattern_ops indexes exist on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orgs_member'")
+        indexes = dict(cursor.fetchall())
+    assert not [name for name, sql in indexes.items() if "pattern_ops" in sql]
+    assert "UNIQUE" in indexes["member_id_hash_unique"]
+    assert "(id_number_hash)" in indexes["member_id_hash_unique"]
+    assert "(id_number_tail)" in indexes["member_id_tail_idx"]
