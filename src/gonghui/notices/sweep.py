@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from gonghui.notices import figures
@@ -67,7 +69,19 @@ def _remind(today: datetime.date, days_before: int) -> int:
             ("soon", {f"{due_field}__gte": today, f"{due_field}__lte": soon}),
             ("late", {f"{due_field}__lt": today}),
         ):
-            for dispatch in pending.filter(**window).iterator(chunk_size=CHUNK):
+            # Only dispatches not yet reminded of this deadline: a notice to the province
+            # has ~120,000 of them, and the sweep runs every few minutes.
+            already = Reminder.objects.filter(
+                dispatch=OuterRef("pk"),
+                key=Concat(
+                    Value(f"auto:{kind}:"),
+                    Cast(OuterRef(due_field), CharField()),
+                    Value(f":{label}"),
+                    output_field=CharField(),
+                ),
+            )
+            due_now = pending.filter(**window).filter(~Exists(already))
+            for dispatch in due_now.iterator(chunk_size=CHUNK):
                 due = getattr(dispatch, due_field)
                 key = f"auto:{kind}:{due}:{label}"
                 with transaction.atomic():
