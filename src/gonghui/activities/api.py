@@ -792,12 +792,12 @@ def activity_check_in(request: HttpRequest, activity_id: int, payload: CheckInIn
                 )
             result = services.check_in_with_token(user, payload.token, method=CheckInMethod.API)
         elif payload.code:
-            activity = services.activity_for_check_in(activity_id)
-            if activity is None:
-                raise Http404
-            result = services.check_in_self(
-                user, activity, code=payload.code, method=CheckInMethod.API
-            )
+            try:
+                result = services.check_in_self(
+                    user, activity_id, code=payload.code, method=CheckInMethod.API
+                )
+            except Activity.DoesNotExist as missing:
+                raise Http404 from missing
         else:
             _activity(request, activity_id)
             raise ValidationError(_("Send a code or a token."), code="missing")

@@ -16,6 +16,11 @@ is one data-modifying CTE: one round trip, one commit. It writes exactly the row
 alike (activities/tests/test_checkin_sql.py compares them row by row).
 
 SQLite has no data-modifying CTEs and keeps the ORM path.
+
+What a worker's check-in reads — the activity and its venue, the worker's member record
+and unit, and for a numeric code the worker's recent wrong codes — is one statement too
+(`read_check_in`), on both databases, written by hand: building those lookups through
+the ORM cost more CPU than everything else in a check-in.
 """
 
 from __future__ import annotations
@@ -28,10 +33,103 @@ from typing import Any
 
 from django.db import connection
 
-from gonghui.activities.models import CheckIn, UnitReach
+from gonghui.activities.models import Activity, CheckIn, CheckInRefusal, UnitReach
 from gonghui.audit.models import AuditEntry
-from gonghui.orgs.models import Org
+from gonghui.core import rows
+from gonghui.orgs.models import ANCESTOR_FIELDS, Member, Org
 from gonghui.stats.models import DistinctMark, FactDelta
+
+# The columns a worker's check-in reads of four wide rows (the activity and its venue, the
+# member and their unit): what the checks, the figures and the result pages use (the pages
+# show the title, start, place and venue's name). A column left out is read by a query of
+# its own when touched: correct, but slow.
+UNIT_COLUMNS = ("name", "kind", "depth", *ANCESTOR_FIELDS)
+_ACTIVITY_COLUMNS = (
+    "org",
+    "venue_org",
+    "kind",
+    "title",
+    "place",
+    "starts_at",
+    "ends_at",
+    "audience_kinds",
+    "audience_unit_ids",
+    "registration_required",
+    "requirement",
+    "status",
+    "held_on",
+    "check_in_code",
+    "qr_secret",
+)
+_MEMBER_COLUMNS = ("name", "status", "unit", "user")
+# The same, as `QuerySet.only(...)` arguments with `select_related` of venue and unit.
+CHECK_IN_ACTIVITY_FIELDS = (*_ACTIVITY_COLUMNS, *(f"venue_org__{n}" for n in UNIT_COLUMNS))
+CHECK_IN_MEMBER_FIELDS = (*_MEMBER_COLUMNS, *(f"unit__{n}" for n in UNIT_COLUMNS))
+
+
+@dataclass(frozen=True)
+class CheckInRead:
+    activity: Activity | None  # with venue_org
+    member: Member | None  # the user's active member record, with unit
+    wrong_codes: int  # the user's wrong codes since the time asked (0 when not asked)
+
+
+@functools.cache
+def _shapes() -> tuple[rows.Shape, rows.Shape, rows.Shape, rows.Shape]:
+    return (
+        rows.Shape(Activity, _ACTIVITY_COLUMNS),
+        rows.Shape(Org, UNIT_COLUMNS),
+        rows.Shape(Member, _MEMBER_COLUMNS),
+        rows.Shape(Org, UNIT_COLUMNS),
+    )
+
+
+@functools.cache
+def _read_sql(count_wrong_codes: bool) -> str:
+    activity, venue, member, unit = _shapes()
+    wrong = (
+        f"""(SELECT COUNT(*) FROM "{CheckInRefusal._meta.db_table}" r
+             WHERE r.user_id = %s AND r.method = %s AND r.reason = %s AND r.at >= %s)"""  # noqa: S608
+        if count_wrong_codes
+        else "0"
+    )
+    # One row always (the LEFT JOINs hang off a constant row): absent rows read as NULLs.
+    return f"""
+SELECT {activity.select("a")}, {venue.select("v")}, {member.select("m")}, {unit.select("u")},
+       {wrong}
+FROM (SELECT 1 AS one) AS one_row
+LEFT JOIN "{Activity._meta.db_table}" a ON a.id = %s
+LEFT JOIN "{Org._meta.db_table}" v ON v.id = a.venue_org_id
+LEFT JOIN "{Member._meta.db_table}" m ON m.user_id = %s AND m.status = %s
+LEFT JOIN "{Org._meta.db_table}" u ON u.id = m.unit_id
+"""  # noqa: S608 (table and column names from our models only; values are parameters)
+
+
+def read_check_in(
+    *,
+    activity_id: int | None,
+    user_id: int,
+    member_status: str,
+    wrong_codes: tuple[str, str, datetime.datetime] | None = None,
+) -> CheckInRead:
+    """The activity `activity_id` (None: none) with its venue, the user's member record in
+    `member_status` with its unit, and — when `wrong_codes` gives (method, reason, since) —
+    the count of the user's refusals of that kind since then, in one statement."""
+    params: list[Any] = []
+    if wrong_codes is not None:
+        method, reason, since = wrong_codes
+        params += [user_id, method, reason, connection.ops.adapt_datetimefield_value(since)]
+    params += [activity_id, user_id, member_status]
+    with connection.cursor() as cursor:
+        cursor.execute(_read_sql(wrong_codes is not None), params)
+        row = cursor.fetchone()
+    shapes = _shapes()
+    activity, venue, member, unit = rows.take(shapes, row)
+    if activity is not None:
+        rows.link(activity, "venue_org", venue)
+    if member is not None:
+        rows.link(member, "unit", unit)
+    return CheckInRead(activity, member, int(row[-1] or 0))
 
 
 @dataclass(frozen=True)

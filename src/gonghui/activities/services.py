@@ -19,8 +19,7 @@ from typing import IO, Any
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
-from django.db.models import Count, F, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,7 +50,6 @@ from gonghui.core.request_context import current_ip
 from gonghui.orgs import scoping
 from gonghui.orgs.identity import id_number_hash, parse_id_number
 from gonghui.orgs.models import (
-    ANCESTOR_FIELDS,
     MEMBER_UNIT_KINDS,
     Member,
     MemberStatus,
@@ -74,36 +72,9 @@ CODE_WINDOW = datetime.timedelta(minutes=10)
 
 ORG_LEVEL_KINDS = (OrgKind.PROVINCE, OrgKind.CITY, OrgKind.COUNTY, OrgKind.TOWNSHIP)
 
-# The columns a worker's check-in reads of four wide rows (the activity and its venue, the
-# member and their unit): what the checks, the figures and the result pages use (the pages
-# show the title, start, place and venue's name). A column left out is read by a query of
-# its own when touched: correct, but slow.
-_UNIT_COLUMNS = ("name", "kind", "depth", *ANCESTOR_FIELDS)
-CHECK_IN_ACTIVITY_FIELDS = (
-    "org",
-    "venue_org",
-    "kind",
-    "title",
-    "place",
-    "starts_at",
-    "ends_at",
-    "audience_kinds",
-    "audience_unit_ids",
-    "registration_required",
-    "requirement",
-    "status",
-    "held_on",
-    "check_in_code",
-    "qr_secret",
-    *(f"venue_org__{name}" for name in _UNIT_COLUMNS),
-)
-CHECK_IN_MEMBER_FIELDS = (
-    "name",
-    "status",
-    "unit",
-    "user",
-    *(f"unit__{name}" for name in _UNIT_COLUMNS),
-)
+# The columns a worker's check-in reads (see checkin_sql).
+CHECK_IN_ACTIVITY_FIELDS = checkin_sql.CHECK_IN_ACTIVITY_FIELDS
+CHECK_IN_MEMBER_FIELDS = checkin_sql.CHECK_IN_MEMBER_FIELDS
 
 
 class CheckInRefused(Exception):
@@ -903,24 +874,33 @@ def _refuse(user: Any, activity: Activity | None, method: str, refused: CheckInR
         )
 
 
-def _members_of(user: Any) -> QuerySet[Member]:
-    """The worker's active member record with their unit, one statement, the columns a
-    check-in uses."""
-    return (
-        Member.objects.filter(user=user, status=MemberStatus.ACTIVE)
-        .select_related("unit")
-        .only(*CHECK_IN_MEMBER_FIELDS)
-    )
-
-
 def _require_member(member: Member | None) -> Member:
     if member is None:
         raise CheckInRefused("no_member", _("Your account is not linked to a union member record."))
     return member
 
 
+def _read(
+    user: Any, activity_id: int | None, *, count_wrong_codes: bool = False
+) -> checkin_sql.CheckInRead:
+    """The activity with its venue, the worker's member record with their unit and, for a
+    numeric code, their wrong codes in the window: in one statement."""
+    user = scoping.as_user(user)
+    if user is None:  # the system: no member record, no limit
+        found = activity_for_check_in(activity_id) if activity_id is not None else None
+        return checkin_sql.CheckInRead(found, None, 0)
+    return checkin_sql.read_check_in(
+        activity_id=activity_id,
+        user_id=user.pk,
+        member_status=MemberStatus.ACTIVE,
+        wrong_codes=(CheckInMethod.CODE, "wrong_code", timezone.now() - CODE_WINDOW)
+        if count_wrong_codes
+        else None,
+    )
+
+
 def member_of(user: Any) -> Member:
-    return _require_member(_members_of(user).first() if scoping.as_user(user) is not None else None)
+    return _require_member(_read(user, None).member)
 
 
 def activity_for_check_in(activity_id: int) -> Activity | None:
@@ -931,6 +911,11 @@ def activity_for_check_in(activity_id: int) -> Activity | None:
         .filter(pk=activity_id)
         .first()
     )
+
+
+def _token_head(token: str) -> int | None:
+    head = (token or "").split(":", 1)[0]
+    return int(head) if head.isdigit() and len(head) < 19 else None
 
 
 # QR tokens: "<activity id>:<timestamp>:<signature>", signed with the activity's own secret
@@ -947,8 +932,12 @@ def qr_token(activity: Activity) -> str:
 
 def activity_of_token(token: str) -> Activity:
     """The activity a scanned token belongs to, checking signature and age."""
-    head = (token or "").split(":", 1)[0]
-    activity = activity_for_check_in(int(head)) if head.isdigit() else None
+    head = _token_head(token)
+    return _verify_token(activity_for_check_in(head) if head is not None else None, token)
+
+
+def _verify_token(activity: Activity | None, token: str) -> Activity:
+    """`activity`, read by the token's head, if the token is its own, signed and fresh."""
     if activity is None:
         raise CheckInRefused("bad_token", _("This QR code is not a Gonghui check-in code."))
     try:
@@ -969,9 +958,11 @@ def activity_of_token(token: str) -> Activity:
 def check_in_with_token(user: Any, token: str, *, method: str = CheckInMethod.QR) -> CheckInResult:
     activity = None
     try:
-        activity = activity_of_token(token)
-        member = member_of(user)
-        return check_in(activity=activity, member=member, method=method, by=user)
+        read = _read(user, _token_head(token))
+        activity = _verify_token(read.activity, token)
+        return check_in(
+            activity=activity, member=_require_member(read.member), method=method, by=user
+        )
     except CheckInRefused as refused:
         _refuse(user, activity, method, refused)
         raise
@@ -989,15 +980,6 @@ def check_in_scanned(
     return check_in(activity=activity, member=member, method=CheckInMethod.QR, by=user)
 
 
-def _wrong_codes(user: Any) -> QuerySet[CheckInRefusal]:
-    return CheckInRefusal.objects.filter(
-        user=user,
-        method=CheckInMethod.CODE,
-        reason="wrong_code",
-        at__gte=timezone.now() - CODE_WINDOW,
-    )
-
-
 def _refuse_too_many_attempts(wrong: int) -> None:
     if wrong >= CODE_ATTEMPTS:
         raise CheckInRefused(
@@ -1007,33 +989,20 @@ def _refuse_too_many_attempts(wrong: int) -> None:
         )
 
 
-def require_code_attempts_left(user: Any) -> None:
-    """Six digits can be guessed: at most CODE_ATTEMPTS wrong codes per worker per window."""
-    if scoping.as_user(user) is None:
-        return
-    _refuse_too_many_attempts(_wrong_codes(user).count())
-
-
-def _member_with_code_attempts_left(user: Any) -> Member | None:
-    """`require_code_attempts_left`, then the worker's member record (None: none) — in
-    one statement, the count of wrong codes read as a subquery of the member's row. Every
-    code is checked against the limit before it is compared, the right one too: else a
-    guesser locked out would still learn the code by its success."""
-    if scoping.as_user(user) is None:
-        return None
-    count = _wrong_codes(user).order_by().values("user").annotate(n=Count("pk")).values("n")
-    member = _members_of(user).annotate(wrong_codes=Coalesce(Subquery(count), 0)).first()
-    # No member record: refused as no_member right after, but the limit comes first.
-    wrong = _wrong_codes(user).count() if member is None else member.wrong_codes  # type: ignore[attr-defined]
-    _refuse_too_many_attempts(wrong)
-    return member
+def _read_with_code_attempts_left(user: Any, activity_id: int | None) -> checkin_sql.CheckInRead:
+    """`_read`, refusing a worker with CODE_ATTEMPTS wrong codes in the window (six digits
+    can be guessed). Every code is checked against the limit before it is compared, the
+    right one too: else a guesser locked out would still learn the code by its success."""
+    read = _read(user, activity_id, count_wrong_codes=True)
+    _refuse_too_many_attempts(read.wrong_codes)
+    return read
 
 
 def check_in_with_code(user: Any, code: str, *, method: str = CheckInMethod.CODE) -> CheckInResult:
     """A worker types the code read aloud. Codes are short, so wrong guesses are limited
     per worker, and a code only opens activities whose audience includes them."""
     code = "".join((code or "").split())
-    found = _member_with_code_attempts_left(user)
+    found = _read_with_code_attempts_left(user, None).member
     try:
         member = _require_member(found)
         if not (code.isdigit() and len(code) == 6):
@@ -1062,20 +1031,30 @@ def check_in_with_code(user: Any, code: str, *, method: str = CheckInMethod.CODE
 
 
 def check_in_self(
-    user: Any, activity: Activity, *, code: str, method: str = CheckInMethod.API
+    user: Any, activity: Activity | int, *, code: str, method: str = CheckInMethod.API
 ) -> CheckInResult:
-    """The mobile client: a worker checks in to a known activity with its token or code."""
+    """The mobile client: a worker checks in to a known activity (or the activity of this
+    id, read with the worker's record in one statement; Activity.DoesNotExist when there
+    is none) with its QR token or its code."""
+    activity_id = activity if isinstance(activity, int) else activity.pk
     if ":" in code:
-        result_activity = activity_of_token(code)
-        if result_activity.pk != activity.pk:
+        read = _read(user, _token_head(code))
+        scanned = _verify_token(read.activity, code)
+        if scanned.pk != activity_id:
             raise CheckInRefused("bad_token", _("This QR code belongs to another activity."))
-        return check_in(activity=activity, member=member_of(user), method=method, by=user)
-    member = _member_with_code_attempts_left(user)
+        return check_in(
+            activity=scanned, member=_require_member(read.member), method=method, by=user
+        )
+    read = _read_with_code_attempts_left(user, activity_id if isinstance(activity, int) else None)
+    if isinstance(activity, int):
+        if read.activity is None:
+            raise Activity.DoesNotExist(f"no activity {activity_id}")
+        activity = read.activity
     if code.strip() != activity.check_in_code:
         refused = CheckInRefused("wrong_code", _("The check-in code is wrong."))
         _refuse(user, activity, CheckInMethod.CODE, refused)
         raise refused
-    return check_in(activity=activity, member=_require_member(member), method=method, by=user)
+    return check_in(activity=activity, member=_require_member(read.member), method=method, by=user)
 
 
 @dataclass

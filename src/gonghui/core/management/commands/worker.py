@@ -1,8 +1,7 @@
 import signal
-import time
+import threading
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from gonghui.core import jobs
 
@@ -19,14 +18,13 @@ class Command(BaseCommand):
             for name in jobs.run_due(now=float("inf")):
                 self.stdout.write(f"ran {name}")
             return
-        stopping = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        self.stdout.write(f"Worker running jobs: {', '.join(sorted(jobs.JOBS))}")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for lane in jobs.lanes():
+            names = sorted(job.name for job in jobs.JOBS.values() if job.lane == lane)
+            self.stdout.write(f"Worker lane {lane}: {', '.join(names)}")
         try:
-            while not stopping:
-                close_old_connections()  # a long-running process must not keep dead ones
-                jobs.run_due()
-                time.sleep(tick)
+            jobs.serve(stop, tick=tick)
         except KeyboardInterrupt:
-            pass
+            stop.set()
         self.stdout.write("Worker stopped.")

@@ -1,0 +1,97 @@
+"""The check-in's hand-written read builds what the ORM builds, on both databases."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from gonghui.accounts.models import ApiToken
+from gonghui.accounts.selectors import API_USER_FIELDS, api_token_of
+from gonghui.accounts.services import issue_api_token
+from gonghui.activities import checkin_sql
+from gonghui.activities.models import Activity, CheckInMethod, CheckInRefusal
+from gonghui.activities.tests.test_api import lecture
+from gonghui.orgs.models import Member, MemberStatus
+
+
+def _values(instance, fields) -> dict:
+    return {name: getattr(instance, instance._meta.get_field(name).attname) for name in fields}
+
+
+def test_read_check_in_equals_the_orm(tree):
+    activity = lecture(tree, venue=tree.cd_team)
+    user = tree.users["worker"]
+    since = timezone.now() - datetime.timedelta(minutes=10)
+    for reason in ("wrong_code", "wrong_code", "bad_token"):
+        CheckInRefusal.objects.create(user=user, method=CheckInMethod.CODE, reason=reason)
+    CheckInRefusal.objects.create(
+        user=user,
+        method=CheckInMethod.CODE,
+        reason="wrong_code",
+        at=since - datetime.timedelta(seconds=1),  # before the window
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        read = checkin_sql.read_check_in(
+            activity_id=activity.pk,
+            user_id=user.pk,
+            member_status=MemberStatus.ACTIVE,
+            wrong_codes=(CheckInMethod.CODE, "wrong_code", since),
+        )
+        # The related rows come with it: touching them reads nothing more.
+        assert read.activity.venue_org.name == tree.cd_team.name
+        assert read.member.unit.name
+    assert len(captured.captured_queries) == 1
+    assert read.wrong_codes == 2
+
+    orm_activity = (
+        Activity.objects.select_related("venue_org")
+        .only(*checkin_sql.CHECK_IN_ACTIVITY_FIELDS)
+        .get(pk=activity.pk)
+    )
+    plain = [f for f in checkin_sql.CHECK_IN_ACTIVITY_FIELDS if "__" not in f]
+    assert _values(read.activity, plain) == _values(orm_activity, plain)
+    assert isinstance(read.activity.starts_at, datetime.datetime)  # converted on SQLite too
+    assert read.activity.starts_at == activity.starts_at
+    assert read.activity.get_deferred_fields() == orm_activity.get_deferred_fields()
+    units = [*checkin_sql.UNIT_COLUMNS]
+    assert _values(read.activity.venue_org, units) == _values(orm_activity.venue_org, units)
+
+    orm_member = (
+        Member.objects.select_related("unit")
+        .only(*checkin_sql.CHECK_IN_MEMBER_FIELDS)
+        .get(user=user)
+    )
+    assert read.member.pk == orm_member.pk
+    plain = [f for f in checkin_sql.CHECK_IN_MEMBER_FIELDS if "__" not in f]
+    assert _values(read.member, plain) == _values(orm_member, plain)
+    assert _values(read.member.unit, units) == _values(orm_member.unit, units)
+    assert read.member._state.adding is False  # a saved row, as from the ORM
+
+    # Absent rows read as None; the count is 0 when not asked for.
+    nothing = checkin_sql.read_check_in(
+        activity_id=None, user_id=tree.users["nobody"].pk, member_status=MemberStatus.ACTIVE
+    )
+    assert (nothing.activity, nothing.member, nothing.wrong_codes) == (None, None, 0)
+    left = checkin_sql.read_check_in(
+        activity_id=activity.pk, user_id=user.pk, member_status=MemberStatus.LEFT
+    )
+    assert left.member is None and left.activity.pk == activity.pk
+
+
+def test_api_token_of_reads_token_and_user_at_once(tree):
+    user = tree.users["worker"]
+    raw = issue_api_token(user=user, label="phone")
+    with CaptureQueriesContext(connection) as captured:
+        token = api_token_of(raw)
+        assert token.user.username == user.username
+    assert len(captured.captured_queries) == 1
+    assert token.pk == ApiToken.objects.get(user=user, label="phone").pk
+    assert _values(token.user, API_USER_FIELDS) == _values(user, API_USER_FIELDS)
+    assert api_token_of(raw + "x") is None
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert api_token_of(raw) is None
