@@ -202,6 +202,16 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _token_uses_written_at_once(monkeypatch):
+    # Tests count statements: a token's due use is written by its own request, never
+    # later by another test's (api/tests/test_api.py tests the writing together).
+    from gonghui.accounts import services as accounts
+
+    monkeypatch.setattr(accounts, "TOKEN_USE_FLUSH_SECONDS", 0.0)
+    accounts.token_uses.pending.clear()
+
+
 # --- browser tests: Debian's Chromium driven by Playwright against the live test server.
 # Chromium missing: under CI that is a failure; locally the tests skip and say so.
 

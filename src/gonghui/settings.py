@@ -114,12 +114,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Separate names let several test runs share one PostgreSQL server.
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GONGHUI_TEST_DB_NAME") or None}
-    # Parameters bound by the server, so psycopg prepares a statement the connection has
-    # run five times: the dashboards' and check-ins' statements are planned once per
-    # connection instead of on every request (their planning is about half their cost).
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = (
-        os.environ.get("GONGHUI_PG_SERVER_SIDE_BINDING", "1") == "1"
-    )
+    # Parameters bound by the server, and a statement the connection has run five times
+    # prepared (Django turns psycopg's preparing off unless asked, for poolers in
+    # transaction mode, which this deployment does not use): the dashboards' and
+    # check-ins' statements are planned once per connection, not on every request.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["server_side_binding"] = os.environ.get("GONGHUI_PG_SERVER_SIDE_BINDING", "1") == "1"
+    if options["server_side_binding"]:
+        threshold = os.environ.get("GONGHUI_PG_PREPARE_THRESHOLD", "5")
+        options["prepare_threshold"] = int(threshold) if threshold else None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import datetime
+import logging
+import math
+import threading
+import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -106,3 +112,65 @@ def notify(*, users: list[Any], title: str, body: str = "", link: str = "") -> i
         if messages:
             send_mass_mail(messages, fail_silently=True)
     return len(users)
+
+
+# --- a token's last use -------------------------------------------------------------------
+
+# A token's last use (in the admin: which tokens are still in use) is kept to the hour:
+# writing it on every request would cost each request of a burst a second commit.
+TOKEN_USE_PRECISION = datetime.timedelta(hours=1)
+# Within a burst, the uses a process sees are written together, at most once this often.
+TOKEN_USE_FLUSH_SECONDS = 1.0
+
+
+class _TokenUses:
+    """Tokens whose last use is due to be written, per process. The first due use after a
+    quiet second is written at once (so a lone request is exact); those that follow within
+    the second wait for the next request after it, or for the process's exit, and are
+    written in one UPDATE — in a crowd's check-in burst, most first requests of a token."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[int, datetime.datetime] = {}
+        self.flushed_at = -math.inf
+
+    def note(self, token_id: int, now: datetime.datetime) -> None:
+        with self.lock:
+            self.pending[token_id] = now
+        self.flush(force=False)
+
+    def flush(self, *, force: bool = True) -> int:
+        with self.lock:
+            clock = time.monotonic()
+            if not self.pending or (
+                not force and clock - self.flushed_at < TOKEN_USE_FLUSH_SECONDS
+            ):
+                return 0
+            taken, self.pending = self.pending, {}
+            self.flushed_at = clock
+        # Each token gets the latest use seen: the precision is an hour, not a second.
+        ApiToken.objects.filter(pk__in=list(taken)).update(last_used_at=max(taken.values()))
+        return len(taken)
+
+
+token_uses = _TokenUses()
+
+
+def _flush_token_uses_at_exit() -> None:
+    if not token_uses.pending:
+        return
+    try:
+        token_uses.flush()
+    except Exception:  # the database may be gone at exit: the uses are metadata only
+        logging.getLogger(__name__).warning("token uses not written at exit", exc_info=True)
+
+
+atexit.register(_flush_token_uses_at_exit)
+
+
+def record_token_use(token: ApiToken, now: datetime.datetime) -> None:
+    """`token` authenticated a request at `now`: keep its last use, to the hour."""
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_USE_PRECISION:
+        token_uses.note(token.pk, now)
+    elif token_uses.pending:  # any request after the second writes what waits
+        token_uses.flush(force=False)

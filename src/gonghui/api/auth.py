@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -8,13 +7,8 @@ from django.utils import timezone
 from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth as NinjaSessionAuth
 
-from gonghui.accounts.models import ApiToken
 from gonghui.accounts.selectors import api_token_of
-
-# A token's last use (in the admin: which tokens are still in use) is kept to the hour:
-# writing it on every request, or every minute, would cost most requests of a burst a
-# second commit (an UPDATE autocommitted on its own). A token never used gets it at once.
-LAST_USED_PRECISION = datetime.timedelta(hours=1)
+from gonghui.accounts.services import record_token_use
 
 
 class BearerToken(HttpBearer):
@@ -24,9 +18,7 @@ class BearerToken(HttpBearer):
         api_token = api_token_of(token)
         if api_token is None:
             return None
-        now = timezone.now()
-        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_PRECISION:
-            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        record_token_use(api_token, timezone.now())
         request.user = api_token.user
         return api_token.user
 

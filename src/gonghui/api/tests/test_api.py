@@ -3,17 +3,21 @@ endpoint with its exact answers, its scoping (404 outside) and its permissions (
 
 import datetime
 import json
+import math
 import secrets
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conftest import PASSWORD, make_id_number
+from gonghui.accounts import services as accounts_services
 from gonghui.accounts.models import ApiToken, hash_token
-from gonghui.accounts.services import issue_api_token
+from gonghui.accounts.services import _flush_token_uses_at_exit, issue_api_token, token_uses
 from gonghui.audit.models import AuditEntry
 from gonghui.orgs import api as orgs_api
 from gonghui.orgs import services
@@ -109,7 +113,19 @@ def test_obtain_token(tree, client):
     assert ApiToken.objects.get().last_used_at is not None
 
 
-def test_a_tokens_last_use_is_written_at_most_hourly(tree):
+@pytest.fixture
+def quiet_second(monkeypatch):
+    """Due token uses wait for a quiet second (an hour here), which `wait()` makes pass."""
+    monkeypatch.setattr(accounts_services, "TOKEN_USE_FLUSH_SECONDS", 3600.0)
+    monkeypatch.setattr(token_uses, "flushed_at", -math.inf)
+
+    def wait() -> None:
+        token_uses.flushed_at = -math.inf
+
+    return wait
+
+
+def test_a_tokens_last_use_is_written_at_most_hourly(tree, quiet_second):
     """Written on its first use, then only once an hour has passed: a burst of requests
     does not pay a second commit each."""
     worker = Api(tree.users["worker"])
@@ -125,9 +141,40 @@ def test_a_tokens_last_use_is_written_at_most_hourly(tree):
     assert token.last_used_at == half_an_hour_ago
     two_hours_ago = timezone.now() - datetime.timedelta(hours=2)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=two_hours_ago)
+    quiet_second()
     assert worker.get("/api/me").status_code == 200
     token.refresh_from_db()
     assert token.last_used_at > two_hours_ago
+
+
+def test_a_bursts_token_uses_are_written_together(tree, quiet_second):
+    """In a burst, the first due use is written at once and the others of the same second
+    together, by the next request after it (or at exit): one UPDATE, none lost."""
+    users = [tree.users[name] for name in ("worker", "chengdu_admin", "mianyang_admin")]
+    clients = [Api(user) for user in users]
+    tokens = ApiToken.objects.filter(user__in=users)
+    assert tokens.count() == 3 and not tokens.filter(last_used_at__isnull=False).exists()
+
+    def updates(call) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            call()
+        return sum(q["sql"].startswith("UPDATE") for q in captured.captured_queries)
+
+    assert updates(lambda: clients[0].get("/api/me")) == 1  # after a quiet second: at once
+    assert updates(lambda: clients[1].get("/api/me")) == 0  # within the second: waits
+    assert updates(lambda: clients[2].get("/api/me")) == 0
+    assert set(token_uses.pending) == set(
+        tokens.exclude(user=users[0]).values_list("pk", flat=True)
+    )
+    quiet_second()
+    assert updates(lambda: clients[0].get("/api/me")) == 1  # the next request writes both
+    assert not token_uses.pending
+    assert not tokens.filter(last_used_at__isnull=True).exists()
+    # What a process has not written yet is written at its exit.
+    ApiToken.objects.update(last_used_at=None)
+    assert updates(lambda: clients[1].get("/api/me")) == 0
+    _flush_token_uses_at_exit()
+    assert ApiToken.objects.get(user=users[1]).last_used_at is not None
 
 
 def test_obtain_token_wrong_password(tree, client):
