@@ -39,6 +39,7 @@ from gonghui.activities.models import (
 from gonghui.orgs import scoping
 from gonghui.orgs.models import Member, MemberStatus, Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import member_record_of
 
 router = Router(tags=["activities"])
 
@@ -399,13 +400,6 @@ def _orgs(request: HttpRequest, ids: list[int]) -> list[Org]:
     return found
 
 
-def _member_of(user: Any) -> Member | None:
-    """The signed-in worker's member record (active), or None."""
-    return (
-        Member.objects.filter(user=user, status=MemberStatus.ACTIVE).select_related("unit").first()
-    )
-
-
 def _managed(request: HttpRequest, activity_id: int) -> Activity:
     """An activity whose organiser or venue is in the cadre's scope (others: 404)."""
     return get_in_scope_or_404(
@@ -420,7 +414,7 @@ def _activity(request: HttpRequest, activity_id: int) -> tuple[Activity, Member 
     """An activity the user may see, as a cadre (in scope) or as a worker (in its
     audience), with the user's member record."""
     user = request.user
-    member = _member_of(user)
+    member = member_record_of(user)
     qs = Activity.objects.select_related("org", "venue_org").prefetch_related("audience_units")
     found = qs.restrict(user, Perm.ORG_VIEW).filter(pk=activity_id).first()
     if found is None and member is not None:
@@ -436,7 +430,7 @@ def _visible(user: Any, activity_id: int) -> bool:
     """Whether the user may know that the activity exists (asked after a refusal)."""
     if Activity.objects.restrict(user, Perm.ORG_VIEW).filter(pk=activity_id).exists():
         return True
-    member = _member_of(user)
+    member = member_record_of(user)
     activity = Activity.objects.select_related("venue_org").filter(pk=activity_id).first()
     return member is not None and activity is not None and services.in_audience(activity, member)
 
@@ -516,7 +510,7 @@ def for_me(request: HttpRequest):
     open for check-in, soonest first, each with the worker's registration and check-in.
     Cancelled ones are listed only to those who had registered. Empty for an account
     without a member record."""
-    member = _member_of(request.user)
+    member = member_record_of(request.user)
     if member is None:
         return []
     now = timezone.now()

@@ -44,6 +44,7 @@ from gonghui.orgs import scoping
 from gonghui.orgs import selectors as org_selectors
 from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import member_record_of
 
 router = Router(tags=["cases"])
 
@@ -633,7 +634,7 @@ def case_create(request: HttpRequest, payload: CaseIn):
             Member.objects.select_related("unit"), user, Perm.MEMBER_VIEW, pk=payload.member_id
         )
     else:
-        member = selectors.member_of(user)
+        member = member_record_of(user, include_left=True)
         if member is None:
             raise ValidationError(
                 _("Your account is not linked to a union member record."), code="no_member"

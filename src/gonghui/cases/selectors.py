@@ -179,12 +179,6 @@ def cases_of_worker(user: Any) -> QuerySet[Case]:
     )
 
 
-def member_of(user: Any) -> Member | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return Member.objects.filter(user=user).select_related("unit").first()
-
-
 def timeline(case: Case, *, for_worker: bool) -> list[CaseEvent]:
     events = case.events.select_related("from_org", "to_org").prefetch_related("attachments")
     if for_worker:

@@ -56,6 +56,7 @@ from gonghui.core.uploads import DOCUMENT_TYPES, IMAGE_TYPES, check_upload
 from gonghui.orgs import scoping
 from gonghui.orgs.models import Member, MemberStatus, Org, OrgKind, OrgStatus, Role, RoleKind
 from gonghui.orgs.scoping import Perm
+from gonghui.orgs.selectors import grassroots_union_of
 from gonghui.stats import services as stats
 
 ATTACHMENT_TYPES = {**IMAGE_TYPES, **DOCUMENT_TYPES}
@@ -226,15 +227,6 @@ def _ancestors(org: Org) -> list[Org]:
     return [by_id[pk] for pk in org.ancestor_ids]
 
 
-def grassroots_of(unit: Org) -> Org:
-    """The grassroots union of a member's unit (the unit itself, or the one above its
-    workshop or team)."""
-    for org in reversed(_ancestors(unit)):
-        if org.kind == OrgKind.GRASSROOTS:
-            return org
-    return unit
-
-
 def route_case(*, unit: Org, category: str, conceal_from_employer_union: bool) -> Org:
     """The union that handles a new case first.
 
@@ -244,7 +236,7 @@ def route_case(*, unit: Org, category: str, conceal_from_employer_union: bool) -
     employers). Otherwise the category's policy decides.
     """
     chain = [o for o in _ancestors(unit) if o.kind in HANDLING_KINDS and o.is_active]
-    grassroots = grassroots_of(unit)
+    grassroots = grassroots_union_of(unit)
     above = [o for o in chain if o.depth < grassroots.depth]
     counties = [o for o in above if o.kind in COUNTY_OR_ABOVE]
     route = policy_for(category).route
@@ -265,7 +257,7 @@ def _check_target(case: Case, to_org: Org) -> None:
     if to_org.pk == case.handling_org_id:
         raise ValidationError(_("The case is already handled there."), code="target")
     if case.conceal_from_employer_union:
-        employer = grassroots_of(case.unit)
+        employer = grassroots_union_of(case.unit)
         if to_org.is_descendant_of(employer):
             raise ValidationError(
                 _("The worker asked that their employer's union not see this case."),
@@ -403,7 +395,9 @@ def file_case(
                 _("%(org)s is not above the worker's unit.") % {"org": handling_org.name},
                 code="target",
             )
-        if data.conceal_from_employer_union and handling_org.is_descendant_of(grassroots_of(unit)):
+        if data.conceal_from_employer_union and handling_org.is_descendant_of(
+            grassroots_union_of(unit)
+        ):
             raise ValidationError(
                 _("The worker asked that their employer's union not see this case."),
                 code="concealed",

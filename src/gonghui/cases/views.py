@@ -70,6 +70,7 @@ from gonghui.orgs import scoping
 from gonghui.orgs import selectors as org_selectors
 from gonghui.orgs.models import Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import member_record_of
 
 PAGE_SIZE = 30
 MEMBER_MATCHES = 20
@@ -152,7 +153,7 @@ def _chosen_member(form: Any) -> Any:
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
     """My requests: what I asked, where it stands, by when the union answers."""
-    member = selectors.member_of(request.user)
+    member = member_record_of(request.user, include_left=True)
     page = _page(request, selectors.cases_of_worker(request.user))
     today = timezone.localdate()
     for case in page.object_list:
@@ -162,7 +163,7 @@ def mine(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def file_request(request: HttpRequest) -> HttpResponse:
-    member = selectors.member_of(request.user)
+    member = member_record_of(request.user, include_left=True)
     if member is None or not member.is_active:
         return render(request, "cases/file.html", {"member": member, "form": None})
     if request.method == "POST":

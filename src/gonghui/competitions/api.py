@@ -41,6 +41,7 @@ from gonghui.competitions.models import (
 from gonghui.orgs import scoping
 from gonghui.orgs.models import Member, Org, ancestor_field
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import grassroots_union_of, member_record_of
 
 router = Router(tags=["competitions"])
 
@@ -691,7 +692,7 @@ def competition_mine(request: HttpRequest):
     """For a worker: the competitions organised by unions on their path to the root once
     opened (open, judging or published), latest closing first, each with its trades and the
     worker's entries in it. Empty for an account without a member record."""
-    member = selectors.member_of(request.user)
+    member = member_record_of(request.user, include_left=True)
     if member is None:
         return []
     entries = selectors.entries_of_member(member).prefetch_related("team_members")
@@ -957,7 +958,7 @@ def competition_detail(request: HttpRequest, competition_id: int):
     try:
         competition = _competition(request, competition_id)
     except Http404:
-        member = selectors.member_of(user)
+        member = member_record_of(user, include_left=True)
         if member is None:
             raise
         competition = selectors.visible_to_member(member, competition_id)
@@ -1052,7 +1053,7 @@ def competition_register(request: HttpRequest, competition_id: int, payload: Com
             Member.objects.select_related("unit"), user, Perm.MEMBER_VIEW, pk=payload.member_id
         )
     else:
-        member = selectors.member_of(user)
+        member = member_record_of(user, include_left=True)
         if member is None:
             _competition(request, competition_id)  # outside your scope: 404 first
             raise ValidationError(
@@ -1064,7 +1065,7 @@ def competition_register(request: HttpRequest, competition_id: int, payload: Com
         raise _invalid("discipline_id", _("Choose a trade of this competition."), "discipline")
     team: list[Member] = []
     if payload.team_member_ids:
-        unit = services.grassroots_of(member.unit)
+        unit = grassroots_union_of(member.unit)
         team = list(
             Member.objects.select_related("unit").filter(
                 pk__in=set(payload.team_member_ids),

@@ -22,6 +22,7 @@ from django.utils import timezone
 from gonghui.core.demo_steps import DemoContext
 from gonghui.orgs.models import Member, MemberStatus, Org, OrgKind
 from gonghui.orgs.scoping import SYSTEM
+from gonghui.orgs.selectors import grassroots_union_of
 
 D = Decimal
 
@@ -113,7 +114,7 @@ def build_demo_competitions(context: DemoContext) -> None:
         Org.objects.filter(ancestor_1=city.pk, kind=OrgKind.GRASSROOTS).order_by("path")[:6]
     )
     # The demo worker registers below, and takes one of their union's three places.
-    demo_union_id = services.grassroots_of(demo_member.unit).pk if demo_member else None
+    demo_union_id = grassroots_union_of(demo_member.unit).pk if demo_member else None
     entries = []
     with _at(moment(-30)):
         for union in unions:

@@ -128,12 +128,6 @@ def open_to_org(org: Org) -> QuerySet[Competition]:
     )
 
 
-def member_of(user: Any) -> Member | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return Member.objects.filter(user=user).select_related("unit").first()
-
-
 def open_for_member(member: Member) -> QuerySet[Competition]:
     """Competitions a member could enter: organised by a union on their path to the root,
     published (open, judging or with results)."""

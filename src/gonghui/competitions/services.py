@@ -45,8 +45,9 @@ from gonghui.competitions.models import (
 )
 from gonghui.core.errors import ConcurrentEditError
 from gonghui.orgs import scoping
-from gonghui.orgs.models import Member, MemberStatus, Org, OrgKind
+from gonghui.orgs.models import Member, MemberStatus, Org
 from gonghui.orgs.scoping import Perm
+from gonghui.orgs.selectors import grassroots_union_of
 
 HUNDRED = Decimal(100)
 PLACES = Decimal("0.001")
@@ -402,13 +403,6 @@ def cancel_competition(actor: Any, competition: Competition, *, reason: str) -> 
 # --- registration -----------------------------------------------------------------------
 
 
-def grassroots_of(unit: Org) -> Org:
-    for org in Org.objects.filter(pk__in=unit.ancestor_ids).order_by("-depth"):
-        if org.kind == OrgKind.GRASSROOTS:
-            return org
-    return unit
-
-
 def age_on(birth: datetime.date, day: datetime.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
@@ -518,7 +512,7 @@ def register(
             )
     else:
         team, team_name = [], ""
-    unit = grassroots_of(member.unit)
+    unit = grassroots_union_of(member.unit)
     if (
         competition.quota_per_unit is not None
         and _live(competition, unit) >= competition.quota_per_unit

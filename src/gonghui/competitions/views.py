@@ -61,6 +61,7 @@ from gonghui.orgs import scoping
 from gonghui.orgs import selectors as org_selectors
 from gonghui.orgs.models import Member, MemberStatus, Org, ancestor_field
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import grassroots_union_of, member_record_of
 
 LIST_LIMIT = 100
 ENTRY_ERROR_FIELDS = {
@@ -556,7 +557,7 @@ def register_member(request: HttpRequest, competition_id: int) -> HttpResponse:
 
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
-    member = selectors.member_of(request.user)
+    member = member_record_of(request.user, include_left=True)
     competitions: list[Competition] = []
     entries: list[Entry] = []
     if member is not None:
@@ -592,7 +593,7 @@ def _mates(member: Member, competition: Competition) -> Any:
     """Whom a member may take into their team: active members of their grassroots union."""
     if competition.entry_kind != EntryKind.TEAM:
         return None
-    union = services.grassroots_of(member.unit)
+    union = grassroots_union_of(member.unit)
     return (
         Member.objects.filter(
             status=MemberStatus.ACTIVE, **{f"unit__{ancestor_field(union.depth)}": union.pk}
@@ -605,7 +606,7 @@ def _mates(member: Member, competition: Competition) -> Any:
 
 @login_required
 def enter(request: HttpRequest, competition_id: int) -> HttpResponse:
-    member = selectors.member_of(request.user)
+    member = member_record_of(request.user, include_left=True)
     if member is None:
         raise Http404
     competition = selectors.visible_to_member(member, competition_id)

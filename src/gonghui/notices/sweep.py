@@ -73,17 +73,12 @@ def _remind(today: datetime.date, days_before: int) -> int:
             # has ~120,000 of them, and the sweep runs every few minutes.
             already = Reminder.objects.filter(
                 dispatch=OuterRef("pk"),
-                key=Concat(
-                    Value(f"auto:{kind}:"),
-                    Cast(OuterRef(due_field), CharField()),
-                    Value(f":{label}"),
-                    output_field=CharField(),
-                ),
+                key=_reminder_key_in_sql(kind, OuterRef(due_field), label),
             )
             due_now = pending.filter(**window).filter(~Exists(already))
             for dispatch in due_now.iterator(chunk_size=CHUNK):
                 due = getattr(dispatch, due_field)
-                key = f"auto:{kind}:{due}:{label}"
+                key = _reminder_key(kind, due, label)
                 with transaction.atomic():
                     reminder, created = Reminder.objects.get_or_create(
                         dispatch=dispatch, key=key, defaults={"kind": kind}
@@ -93,6 +88,19 @@ def _remind(today: datetime.date, days_before: int) -> int:
                         reminder.save(update_fields=["recipients"])
                         sent += 1
     return sent
+
+
+def _reminder_key(kind: str, due: datetime.date, label: str) -> str:
+    """One automatic reminder per dispatch, deadline and window ("soon", "late"): a moved
+    deadline is reminded of again."""
+    return f"auto:{kind}:{due.isoformat()}:{label}"
+
+
+def _reminder_key_in_sql(kind: str, due: Any, label: str) -> Concat:
+    """`_reminder_key` of the date expression `due`, computed by the database (a date cast
+    to text is ISO on both databases)."""
+    head, tail = _reminder_key(kind, datetime.date.min, label).split(datetime.date.min.isoformat())
+    return Concat(Value(head), Cast(due, CharField()), Value(tail), output_field=CharField())
 
 
 def run_sweep(today: datetime.date | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from gonghui.orgs.models import (
     MemberStatus,
     MemberTransfer,
     Org,
+    OrgKind,
     OrgStatus,
     TransferStatus,
     ancestor_field,
@@ -56,6 +57,29 @@ def _children_counts(children: list[Org]) -> None:
         values = figures[child.pk]
         child.subtree_members = values[MEMBERS]  # type: ignore[attr-defined]
         child.subtree_orgs = sum(values[m] for m in ORG_METRICS)  # type: ignore[attr-defined]
+
+
+def member_record_of(user: Any, *, include_left: bool = False) -> Member | None:
+    """The member record linked to a signed-in worker's account, with its unit; None for
+    the system, an anonymous visitor or a cadre without one. A member who left keeps
+    seeing their own past records (cases, entries) where `include_left` says so."""
+    if scoping.as_user(user) is None or not getattr(user, "is_authenticated", False):
+        return None
+    members = Member.objects.filter(user=user)
+    if not include_left:
+        members = members.filter(status=MemberStatus.ACTIVE)
+    return members.select_related("unit").first()
+
+
+def grassroots_union_of(unit: Org) -> Org:
+    """The grassroots union of a member's unit: the unit itself, or the one above its
+    workshop or team (the unit itself where none is above)."""
+    found = (
+        Org.objects.filter(pk__in=unit.ancestor_ids, kind=OrgKind.GRASSROOTS)
+        .order_by("-depth")
+        .first()
+    )
+    return found or unit
 
 
 def visible_orgs(user: Any, perm: str = Perm.ORG_VIEW) -> QuerySet[Org]:

@@ -20,6 +20,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import member_record_of
 from gonghui.pledges import selectors, services
 from gonghui.pledges.models import (
     Pledge,
@@ -252,7 +253,7 @@ def _managed(request: HttpRequest, pledge_id: int) -> Pledge:
 def _visible(request: HttpRequest, pledge_id: int) -> tuple[Pledge, Member | None, bool]:
     """The pledge as a cadre (in scope) or a worker (published or completed above their
     unit), with the user's member record and whether they see it as a cadre."""
-    member = services.member_of(request.user)
+    member = member_record_of(request.user)
     pledge = (
         selectors.visible_pledges(request.user).select_related("org").filter(pk=pledge_id).first()
     )
@@ -287,7 +288,7 @@ def for_me(request: HttpRequest):
     """Published and completed pledges of the worker's unit and of every union above it,
     under way first (nearest deadline first). Empty for an account without a member
     record."""
-    member = services.member_of(request.user)
+    member = member_record_of(request.user)
     if member is None:
         return []
     return _PageOf(selectors.pledges_for(member), pledge_out)

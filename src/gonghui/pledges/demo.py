@@ -28,6 +28,7 @@ from gonghui.core.demo_steps import DemoContext
 from gonghui.orgs import scoping
 from gonghui.orgs.models import Member, Org, OrgKind, Role
 from gonghui.orgs.scoping import SYSTEM, Perm
+from gonghui.orgs.selectors import member_record_of
 from gonghui.pledges import services
 from gonghui.pledges.models import Pledge, PledgeCategory
 
@@ -301,9 +302,9 @@ class PledgeStory:
     def comment(self, pledges: list[Pledge]) -> None:
         """The demo worker comments on two pledges of their own union and city."""
         worker = self.users.get("zhigong")
-        if worker is None or services.member_of(worker) is None:
+        if worker is None or member_record_of(worker) is None:
             return
-        member = services.member_of(worker)
+        member = member_record_of(worker)
         assert member is not None
         shown = [p for p in pledges if p.is_public and services.in_audience(p, member)]
         for text, pledge in zip(COMMENTS, shown[-2:], strict=False):

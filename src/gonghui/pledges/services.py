@@ -28,8 +28,9 @@ from gonghui.core.errors import ConcurrentEditError
 from gonghui.core.uploads import IMAGE_TYPES, check_upload
 from gonghui.notices.services import sanitise_html
 from gonghui.orgs import scoping
-from gonghui.orgs.models import Member, MemberStatus, Org
+from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm
+from gonghui.orgs.selectors import member_record_of
 from gonghui.pledges import figures
 from gonghui.pledges.models import (
     COMMENT_MAX_CHARS,
@@ -446,15 +447,6 @@ def add_photos(*, actor: Any, update: PledgeUpdate, uploads: Sequence[Any]) -> l
 # --- workers' comments --------------------------------------------------------------------
 
 
-def member_of(user: Any) -> Member | None:
-    """The user's active member record, or None (a cadre, the system)."""
-    if scoping.as_user(user) is None or not getattr(user, "is_authenticated", False):
-        return None
-    return (
-        Member.objects.filter(user=user, status=MemberStatus.ACTIVE).select_related("unit").first()
-    )
-
-
 def in_audience(pledge: Pledge, member: Member) -> bool:
     """A pledge is for the members of its union's subtree."""
     return member.unit.is_descendant_of(pledge.org)
@@ -463,7 +455,7 @@ def in_audience(pledge: Pledge, member: Member) -> bool:
 @transaction.atomic
 def add_comment(*, actor: Any, pledge: Pledge, text: str) -> PledgeComment:
     """A worker below the pledge's union comments on a published or completed pledge."""
-    member = member_of(actor)
+    member = member_record_of(actor)
     if member is None:
         raise PermissionDenied(_("Your account is not linked to a union member record."))
     pledge = Pledge.objects.select_related("org").get(pk=pledge.pk)

@@ -26,6 +26,7 @@ from gonghui.orgs import scoping
 from gonghui.orgs import selectors as org_selectors
 from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
+from gonghui.orgs.selectors import member_record_of
 from gonghui.pledges import selectors, services
 from gonghui.pledges.forms import (
     PLEDGE_ERROR_FIELDS,
@@ -75,7 +76,7 @@ def _require_manage(request: HttpRequest, pledge: Pledge) -> None:
 def _public(request: HttpRequest, pledge_id: int) -> tuple[Pledge, Member | None, bool]:
     """The pledge, the user's member record and whether they see it as a cadre. A worker
     sees it only when published or completed at their unit or above; anyone else: 404."""
-    member = services.member_of(request.user)
+    member = member_record_of(request.user)
     pledge = (
         selectors.visible_pledges(request.user)
         .select_related(*RELATED)
@@ -424,7 +425,7 @@ def pledge_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
 def for_me(request: HttpRequest) -> HttpResponse:
     """我为职工办实事: what the unions from the province down to my unit promised, and how
     far they got."""
-    member = services.member_of(request.user)
+    member = member_record_of(request.user)
     if member is None:
         return render(request, "pledges/for_me.html", {"member": None})
     page = Paginator(selectors.pledges_for(member), PAGE_SIZE).get_page(request.GET.get("page"))

@@ -12,4 +12,4 @@ class StatsConfig(AppConfig):
 
         # Exact within a few seconds: the dashboard says how fresh its figures are. A lane
         # of its own, so that no slow job (a province-wide sweep) holds the figures back.
-        register_periodic("fold_rollups", fold_and_tidy, every_seconds=2, lane="rollups")
+        register_periodic("fold_rollups", fold_and_tidy, every_seconds=1, lane="rollups")

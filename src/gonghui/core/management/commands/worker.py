@@ -11,7 +11,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="run every job once and exit")
-        parser.add_argument("--tick", type=float, default=1.0, help="seconds between checks")
+        parser.add_argument("--tick", type=float, default=0.5, help="seconds between checks")
 
     def handle(self, *args, once: bool, tick: float, **options):
         if once:
