@@ -98,20 +98,31 @@ def create_worker_account(*, actor: Any, member: Member, username: str, password
 def notify(*, users: list[Any], title: str, body: str = "", link: str = "") -> int:
     """Put a message in each user's inbox, and send it by email when email is configured
     (GONGHUI_EMAIL_NOTIFICATIONS) and the user has an address. Returns the inbox count."""
+    return notify_each([(users, title, body, link)])[0]
+
+
+def notify_each(messages: list[tuple[list[Any], str, str, str]]) -> list[int]:
+    """`notify` for many messages (users, title, body, link) at once: one insert, one
+    batch of email. Returns each message's inbox count."""
     from django.conf import settings
     from django.core.mail import send_mass_mail
 
     from gonghui.accounts.models import Notification
 
-    users = [u for u in users if u is not None]
-    Notification.objects.bulk_create(
-        [Notification(user=u, title=title[:200], body=body, link=link[:300]) for u in users]
-    )
-    if getattr(settings, "GONGHUI_EMAIL_NOTIFICATIONS", False):
-        messages = [(title, f"{body}\n\n{link}".strip(), None, [u.email]) for u in users if u.email]
-        if messages:
-            send_mass_mail(messages, fail_silently=True)
-    return len(users)
+    inbox: list[Notification] = []
+    mail: list[tuple[str, str, None, list[str]]] = []
+    counts = []
+    for users, title, body, link in messages:
+        users = [u for u in users if u is not None]
+        inbox += [
+            Notification(user=u, title=title[:200], body=body, link=link[:300]) for u in users
+        ]
+        mail += [(title, f"{body}\n\n{link}".strip(), None, [u.email]) for u in users if u.email]
+        counts.append(len(users))
+    Notification.objects.bulk_create(inbox, batch_size=2000)
+    if mail and getattr(settings, "GONGHUI_EMAIL_NOTIFICATIONS", False):
+        send_mass_mail(mail, fail_silently=True)
+    return counts
 
 
 # --- a token's last use -------------------------------------------------------------------

@@ -13,12 +13,15 @@ from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from gonghui.accounts.services import notify_each
 from gonghui.notices import figures
 from gonghui.notices.models import Dispatch, NoticeStatus, Reminder, ReminderKind
-from gonghui.notices.services import _send_reminder
+from gonghui.notices.services import cadres_at_orgs, reminder_message
+from gonghui.orgs.scoping import Perm
 from gonghui.stats import services as stats
 
 CHUNK = 5000
+REMIND_CHUNK = 1000
 
 
 def _mark_overdue(today: datetime.date, kind: str) -> int:
@@ -76,18 +79,41 @@ def _remind(today: datetime.date, days_before: int) -> int:
                 key=_reminder_key_in_sql(kind, OuterRef(due_field), label),
             )
             due_now = pending.filter(**window).filter(~Exists(already))
-            for dispatch in due_now.iterator(chunk_size=CHUNK):
-                due = getattr(dispatch, due_field)
-                key = _reminder_key(kind, due, label)
+            while True:
+                # A chunk at a time, each in one transaction: its dispatches locked (a
+                # second worker skips them, and finds them reminded once this commits),
+                # their cadres read at once, reminders and inbox messages inserted in bulk.
                 with transaction.atomic():
-                    reminder, created = Reminder.objects.get_or_create(
-                        dispatch=dispatch, key=key, defaults={"kind": kind}
+                    chunk = list(
+                        due_now.select_for_update(skip_locked=True, of=("self",)).order_by("pk")[
+                            :REMIND_CHUNK
+                        ]
                     )
-                    if created:
-                        reminder.recipients = _send_reminder(dispatch, kind)
-                        reminder.save(update_fields=["recipients"])
-                        sent += 1
+                    if not chunk:
+                        break
+                    sent += _remind_chunk(chunk, kind, due_field, label)
     return sent
+
+
+def _remind_chunk(chunk: list[Dispatch], kind: str, due_field: str, label: str) -> int:
+    cadres = cadres_at_orgs({d.org_id for d in chunk}, Perm.NOTICE_HANDLE)
+    messages = []
+    for dispatch in chunk:
+        title, body, link = reminder_message(dispatch, kind)
+        messages.append((cadres.get(dispatch.org_id, []), title, body, link))
+    counts = notify_each(messages)
+    Reminder.objects.bulk_create(
+        [
+            Reminder(
+                dispatch=dispatch,
+                kind=kind,
+                key=_reminder_key(kind, getattr(dispatch, due_field), label),
+                recipients=count,
+            )
+            for dispatch, count in zip(chunk, counts, strict=True)
+        ]
+    )
+    return len(chunk)
 
 
 def _reminder_key(kind: str, due: datetime.date, label: str) -> str:

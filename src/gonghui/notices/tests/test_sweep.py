@@ -184,6 +184,36 @@ def test_a_sweep_after_the_reminders_went_out_reads_no_dispatch_one_by_one(t):
     assert Dispatch.objects.filter(notice=notice).count() == 10
 
 
+def test_reminders_go_out_in_bulk_not_one_dispatch_at_a_time(t, monkeypatch):
+    # The first sweep after a province-wide deadline reminds ~120,000 unions: the
+    # statements of a chunk must not grow with its dispatches.
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    issued(t, ack_due=day(10), report_due=day(20))
+    issued(t, ack_due=day(10), report_due=day(20))
+    t.clock.set(11)
+
+    def remind(chunk: int) -> list[str]:
+        monkeypatch.setattr(sweep, "REMIND_CHUNK", chunk)
+        point = transaction.savepoint()
+        with CaptureQueriesContext(connection) as captured:
+            assert sweep._remind(day(11), 3) == 20  # every union of both notices is late
+        counts = dict(
+            Reminder.objects.filter(dispatch__org=t.chengdu).values_list("key", "recipients")
+        )
+        assert counts == {f"auto:ack:{day(10)}:late": 2}  # chengdu_admin and chengdu_staff
+        assert Reminder.objects.filter(dispatch__org=t.chengdu).count() == 2
+        assert Notification.objects.filter(user=t.users["chengdu_admin"]).count() == 2
+        transaction.savepoint_rollback(point)
+        return [q["sql"] for q in captured.captured_queries]
+
+    one_chunk, five_chunks = remind(1000), remind(4)
+    # Per chunk: the savepoint, the locked dispatches, their cadres, the inbox messages,
+    # the reminders, the release: six statements, whatever the chunk's size.
+    assert len(five_chunks) - len(one_chunk) == 4 * 6, five_chunks
+
+
 def test_an_earlier_deadline_from_a_relay_gets_its_own_reminder(t):
     notice = issued(t, ack_due=day(10), report_due=day(20))
     assert sweep_on(t.clock, 7)["reminders"] == 10

@@ -1103,3 +1103,49 @@ def test_member_id_number_columns_have_no_pattern_index(db):
     assert "UNIQUE" in indexes["member_id_hash_unique"]
     assert "(id_number_hash)" in indexes["member_id_hash_unique"]
     assert "(id_number_tail)" in indexes["member_id_tail_idx"]
+
+
+def test_keys_are_checked_as_each_batch_is_written_and_deferred_again_after(tree, monkeypatch):
+    """On PostgreSQL the import checks foreign keys as it copies (not all at COMMIT), and
+    leaves Django's deferred checking in place for what follows in the transaction."""
+    from django.db import IntegrityError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite checks foreign keys only at COMMIT, and has no SET CONSTRAINTS")
+    monkeypatch.setattr(importing, "BATCH", 3)
+    real = importing.insert_rows
+
+    def dangling_unit_in_the_second_batch(model, rows, **kwargs):
+        if model is Member and rows[0]["name"] == "人3":
+            rows[0]["unit_id"] = 10**12  # no such org
+        real(model, rows, **kwargs)
+
+    monkeypatch.setattr(importing, "insert_rows", dangling_unit_in_the_second_batch)
+    rows = [member_row(f"人{i}", n, tree.cd_union.code) for i, n in enumerate(ids(8))]
+    before = _members_and_events()
+    # Deferred, the dangling key would only fail at the test transaction's end (never).
+    with pytest.raises(IntegrityError):
+        import_members(
+            actor=tree.users["province_admin"],
+            root=tree.province,
+            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+            file_name="m.csv",
+        )
+    assert _members_and_events() == before
+
+    monkeypatch.setattr(importing, "insert_rows", real)
+    outcome = import_members(
+        actor=tree.users["province_admin"],
+        root=tree.province,
+        stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+        file_name="m.csv",
+    )
+    assert outcome.imported_rows == 8
+    # Deferred again: a key that dangles for a moment inside a savepoint is fine as long
+    # as it is right by the end.
+    member = Member.objects.get(name="人0")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE orgs_member SET unit_id = %s WHERE id = %s", [10**12, member.pk])
+        cursor.execute(
+            "UPDATE orgs_member SET unit_id = %s WHERE id = %s", [tree.cd_union.pk, member.pk]
+        )
