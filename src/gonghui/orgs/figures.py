@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from django.db.models import Count, F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
@@ -151,7 +151,9 @@ def record_org_dissolved(org: Org) -> None:
 
 
 def record_imported_joins(rows: list[dict], *, shared: SharedConnection | None = None) -> None:
-    """The join events of members just inserted by an import (rows with their ids).
+    """The join events and figures of a batch of members just inserted by an import (rows
+    with their ids): one event per member, one figure change per unit and joining day.
+    Written batch by batch, so a million-row file never holds its figures in memory.
     `shared`: written through that connection (see bulk.insert_rows)."""
     insert_rows(
         MemberEvent,
@@ -166,12 +168,8 @@ def record_imported_joins(rows: list[dict], *, shared: SharedConnection | None =
         ],
         shared=shared,
     )
-
-
-def record_joined_counts(joined: Mapping[tuple[int, datetime.date], int]) -> None:
-    """The figures of a whole import at once: one delta per unit and joining day."""
     counts: Counter[tuple[int, str, datetime.date]] = Counter()
-    for (unit_id, day), n in joined.items():
-        counts[(unit_id, MEMBERS, day)] += n
-        counts[(unit_id, EVENT_METRICS[MemberEventKind.JOINED], day)] += n
-    stats.emit_counts(counts)
+    for row in rows:
+        counts[(row["unit_id"], MEMBERS, row["joined_on"])] += 1
+        counts[(row["unit_id"], EVENT_METRICS[MemberEventKind.JOINED], row["joined_on"])] += 1
+    stats.emit_counts(counts, shared=shared)

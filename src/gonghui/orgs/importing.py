@@ -14,7 +14,7 @@ import io
 import queue
 import threading
 import time
-from collections import Counter, namedtuple
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -432,7 +432,6 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
     seen: dict[bytes, int] = {}
     errors: list[RowError] = []
     total = 0
-    joined: Counter[tuple[int, datetime.date]] = Counter()
     today = timezone.localdate()
     nonces = NoncePool()
     with transaction.atomic(), _constraints_checked_as_written():
@@ -525,7 +524,6 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
                     source=MemberSource.IMPORT,
                 )
                 batch.append((number, values, member))
-                joined[(unit, joined_on)] += 1
             if batch:
                 writer.submit(batch, position=len(errors), clean=not errors)
             writer.finish()
@@ -544,7 +542,6 @@ def import_members(*, actor: Any, root: Org, stream: IO[bytes], file_name: str) 
             ]
         if errors:
             raise ImportRejected(row_errors=errors, total_rows=total, headers=headers)
-        figures.record_joined_counts(joined)
     return ImportOutcome(total_rows=total, imported_rows=writer.imported)
 
 

@@ -433,8 +433,21 @@ class MemberEventKind(models.TextChoices):
 class MemberEvent(models.Model):
     """A change of membership at a unit on a day: the fact behind member figures."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="events")
-    unit = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="member_events")
+    # Events are written only by the services, from the member rows they write or move in
+    # the same transaction, so their keys are right by construction; the ORM still
+    # cascades. Without the database's per-row key checks (and with the unit's lookups
+    # served by the (unit, day) index), importing a million members writes their events
+    # at the speed of the members themselves.
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
+    unit = models.ForeignKey(
+        Org,
+        on_delete=models.CASCADE,
+        related_name="member_events",
+        db_constraint=False,
+        db_index=False,
+    )
     kind = models.CharField(max_length=8, choices=MemberEventKind.choices)
     day = models.DateField()
 

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from gonghui.orgs.bulk import insert_rows
+from gonghui.orgs.bulk import SharedConnection, insert_rows
 from gonghui.orgs.models import ANCESTOR_FIELDS, MAX_DEPTH, Org
 from gonghui.stats import backend
 from gonghui.stats.models import (
@@ -44,13 +44,20 @@ def emit(*, metric: str, org_id: int, day: datetime.date, delta: int = 1) -> Non
         backend.append_changes(FactDelta._meta.db_table, [(org_id, metric, day, delta)])
 
 
-def emit_counts(counts: Mapping[CountKey, int]) -> None:
+def emit_counts(counts: Mapping[CountKey, int], *, shared: SharedConnection | None = None) -> None:
     """Many changes at once (a check-in's figures, imports, bulk moves), already summed
-    per (org, metric, day)."""
+    per (org, metric, day). `shared`: written through that connection (an import's
+    writer thread, see orgs.bulk)."""
     rows = [
         (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
     ]
-    if len(rows) <= 200:
+    if shared is not None:
+        insert_rows(
+            FactDelta,
+            [{"org_id": o, "metric": m, "day": d, "delta": v} for o, m, d, v in rows],
+            shared=shared,
+        )
+    elif len(rows) <= 200:
         # A handful (one check-in, one scored quiz): one multi-row INSERT, no model objects.
         backend.append_changes(FactDelta._meta.db_table, rows)
     else:

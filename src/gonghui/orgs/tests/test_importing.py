@@ -1149,3 +1149,47 @@ def test_keys_are_checked_as_each_batch_is_written_and_deferred_again_after(tree
         cursor.execute(
             "UPDATE orgs_member SET unit_id = %s WHERE id = %s", [tree.cd_union.pk, member.pk]
         )
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_an_imports_figures_are_written_batch_by_batch(tree, monkeypatch, threaded):
+    """A million-row file never holds its figures in memory: each batch writes its own
+    figure changes (summed per unit and day) as it goes, and the totals are exact."""
+    from gonghui.stats.models import FactDelta
+
+    monkeypatch.setattr(importing, "BATCH", 3)
+    monkeypatch.setattr(importing._MemberWriter, "threaded", threaded)
+    pending_after_batch = []
+    real = importing.figures.record_imported_joins
+
+    def counting(rows, **kwargs):
+        real(rows, **kwargs)
+        if kwargs.get("shared") is None:  # the thread's rows are not visible here yet
+            pending_after_batch.append(FactDelta.objects.count())
+
+    monkeypatch.setattr(importing.figures, "record_imported_joins", counting)
+    before = FactDelta.objects.count()
+    members_before = Org.objects.get(pk=tree.cd_union.pk).member_count
+    rows = [
+        member_row(f"人{i}", n, tree.cd_union.code, joined_on="2024-05-0" + str(1 + i % 2))
+        for i, n in enumerate(ids(7))
+    ]
+    outcome = import_members(
+        actor=tree.users["province_admin"],
+        root=tree.province,
+        stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+        file_name="m.csv",
+    )
+    assert outcome.imported_rows == 7
+    # Two metrics (members, joined) per unit and day of each batch: 3 rows on 2 days,
+    # 3 rows on 2 days, 1 row on 1 day.
+    assert FactDelta.objects.count() - before == 2 * (2 + 2 + 1)
+    if not threaded or connection_vendor() != "postgresql":
+        assert [n - before for n in pending_after_batch] == [4, 8, 10]
+    assert Org.objects.get(pk=tree.cd_union.pk).member_count == members_before + 7
+
+
+def connection_vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
