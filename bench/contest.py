@@ -1544,8 +1544,11 @@ def analyse_main(opts: argparse.Namespace) -> None:
     assert again["score"] == 100, again
     attempt2 = start(token2)
     assert not capture("submit_failed", lambda: submit(token2, attempt2, 0.0))["passed"]
-    capture("board_members", lambda: board("members"))
-    capture("board_units", lambda: board("units"))
+    # The boards are cached for 2 s: forget them, to count the statements of computing one.
+    from gonghui.learning.selectors import forget_leaderboards
+
+    capture("board_members", lambda: (forget_leaderboards(), board("members"))[1])
+    capture("board_units", lambda: (forget_leaderboards(), board("units"))[1])
     capture("healthz", healthz)
     queries = {k: len(c) for k, c in captured.items()}
     listing = {
