@@ -26,12 +26,14 @@ class Shape:
         pk_name = meta.pk.name  # type: ignore[union-attr]
         wanted = {pk_name, *fields}
         # In the model's own column order: `from_db` fills the columns left out (deferred,
-        # read when touched) by walking the model's fields in that order.
-        chosen: list[Any] = [f for f in meta.concrete_fields if f.name in wanted]
-        if len(chosen) != len(wanted):
-            raise ValueError(
-                f"not columns of {model.__name__}: {wanted - {f.name for f in chosen}}"
-            )
+        # read when touched) by walking the model's fields in that order. A field may be
+        # named by its name or its attname ("unit" or "unit_id").
+        chosen: list[Any] = [
+            f for f in meta.concrete_fields if f.name in wanted or f.attname in wanted
+        ]
+        missing = wanted - {f.name for f in chosen} - {f.attname for f in chosen}
+        if missing:
+            raise ValueError(f"not columns of {model.__name__}: {sorted(missing)}")
         self.model = model
         self.fields = tuple(chosen)
         self.attnames = [field.attname for field in chosen]
@@ -61,6 +63,15 @@ class Shape:
             self._converters = found
         return self._converters
 
+    def convert(self, field_name: str, value: Any) -> Any:
+        """A value of one of this shape's fields, as the ORM would convert it."""
+        at = next(i for i, f in enumerate(self.fields) if field_name in (f.name, f.attname))
+        for i, converters, expression in self._converters_of():
+            if i == at:
+                for convert in converters:
+                    value = convert(value, expression, connection)
+        return value
+
     def build(self, values: Sequence[Any]) -> Any:
         """The instance of this row's values, or None when the row is absent (a LEFT
         JOIN that found nothing)."""
@@ -71,6 +82,12 @@ class Shape:
             for convert in converters:
                 values[i] = convert(values[i], expression, connection)
         return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def db_value(model: type[models.Model], field_name: str, value: Any) -> Any:
+    """One value of `model`'s field as the database returned it (an aggregate of the
+    column, say), converted as the ORM converts it."""
+    return Shape(model, (field_name,)).convert(field_name, value)
 
 
 def take(shapes: Sequence[Shape], row: Sequence[Any]) -> list[Any]:
