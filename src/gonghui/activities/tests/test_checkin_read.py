@@ -95,3 +95,47 @@ def test_api_token_of_reads_token_and_user_at_once(tree):
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert api_token_of(raw) is None
+
+
+def test_active_member_with_unit_equals_the_orm(tree):
+    from gonghui.learning.services import MEMBER_FIELDS, UNIT_FIELDS, member_of
+    from gonghui.orgs.selectors import active_member_with_unit
+
+    user = tree.users["worker"]
+    with CaptureQueriesContext(connection) as captured:
+        member = member_of(user)
+        assert member.unit.name
+    assert len(captured.captured_queries) == 1
+    orm = (
+        Member.objects.select_related("unit")
+        .only(*MEMBER_FIELDS, *(f"unit__{f}" for f in UNIT_FIELDS))
+        .get(user=user)
+    )
+    assert {f: getattr(member, f) for f in MEMBER_FIELDS} == {
+        f: getattr(orm, f) for f in MEMBER_FIELDS
+    }
+    assert {f: getattr(member.unit, f) for f in UNIT_FIELDS} == {
+        f: getattr(orm.unit, f) for f in UNIT_FIELDS
+    }
+    assert member.get_deferred_fields() == orm.get_deferred_fields()
+    nobody = tree.users["nobody"].pk
+    assert (
+        active_member_with_unit(nobody, member_fields=MEMBER_FIELDS, unit_fields=UNIT_FIELDS)
+        is None
+    )
+
+
+def test_the_bank_stamp_equals_the_stamp_of_the_questions_read(tree):
+    # The cached bank is kept while the stamp read by hand equals the stamp of the rows it
+    # was read from (both databases: SQLite returns the time as text).
+    from gonghui.learning import services as learning
+    from gonghui.learning.tests.test_api import bank as fill_bank
+
+    fill_bank(tree, n=3, org=tree.chengdu)
+    bank = learning.question_bank(tree.chengdu.pk)
+    assert len(bank.stamp) == 4 and bank.stamp[0] == 3
+    assert isinstance(bank.stamp[3], datetime.datetime)
+    assert learning._bank_stamp(tree.chengdu.pk) == bank.stamp
+    with CaptureQueriesContext(connection) as captured:
+        assert learning.question_bank(tree.chengdu.pk) is bank
+    assert len(captured.captured_queries) == 1
