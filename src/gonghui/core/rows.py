@@ -10,6 +10,7 @@ renamed column cannot drift."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,10 +85,16 @@ class Shape:
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
+@functools.cache
+def _field_shape(model: type[models.Model], field_name: str) -> Shape:
+    return Shape(model, (field_name,))
+
+
 def db_value(model: type[models.Model], field_name: str, value: Any) -> Any:
     """One value of `model`'s field as the database returned it (an aggregate of the
     column, say), converted as the ORM converts it."""
-    return Shape(model, (field_name,)).convert(field_name, value)
+    # The shape, and the converters it finds, once per field: a quiz's every start asks.
+    return _field_shape(model, field_name).convert(field_name, value)
 
 
 def take(shapes: Sequence[Shape], row: Sequence[Any]) -> list[Any]:

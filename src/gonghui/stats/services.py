@@ -51,19 +51,14 @@ def emit_counts(counts: Mapping[CountKey, int], *, shared: SharedConnection | No
     rows = [
         (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
     ]
-    if shared is not None:
-        insert_rows(
-            FactDelta,
-            [{"org_id": o, "metric": m, "day": d, "delta": v} for o, m, d, v in rows],
-            shared=shared,
-        )
-    elif len(rows) <= 200:
+    if shared is None and len(rows) <= 200:
         # A handful (one check-in, one scored quiz): one multi-row INSERT, no model objects.
         backend.append_changes(FactDelta._meta.db_table, rows)
     else:
         insert_rows(
             FactDelta,
             [{"org_id": o, "metric": m, "day": d, "delta": v} for o, m, d, v in rows],
+            shared=shared,
         )
 
 

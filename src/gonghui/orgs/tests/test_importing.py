@@ -105,6 +105,16 @@ def run_orgs(actor, org, data, name="orgs.csv"):
     )
 
 
+def import_as_province(tree, rows):
+    """The member sheet of `rows`, imported by the province's admin at the root."""
+    return import_members(
+        actor=tree.users["province_admin"],
+        root=tree.province,
+        stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
+        file_name="m.csv",
+    )
+
+
 def rejected_members(actor, root, rows, headers=MEMBER_HEADERS):
     with pytest.raises(ImportRejected) as info:
         import_members(
@@ -1017,12 +1027,7 @@ def test_an_error_while_a_batch_is_written_rolls_back_every_batch(tree, monkeypa
     rows = [member_row(f"人{i}", n, tree.cd_union.code) for i, n in enumerate(ids(10))]
     before = _members_and_events()
     with pytest.raises(RuntimeError, match="disk full"):
-        import_members(
-            actor=tree.users["province_admin"],
-            root=tree.province,
-            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
-            file_name="m.csv",
-        )
+        import_as_province(tree, rows)
     assert calls[:2] == [3, 3]
     assert _members_and_events() == before
     assert Org.objects.get(pk=tree.cd_union.pk).member_count == 2
@@ -1047,12 +1052,7 @@ def test_a_database_error_of_the_writer_is_raised_as_djangos_and_rolls_back(
     rows = [member_row(f"人{i}", n, tree.cd_union.code) for i, n in enumerate(ids(8))]
     before = _members_and_events()
     with pytest.raises(DataError):
-        import_members(
-            actor=tree.users["province_admin"],
-            root=tree.province,
-            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
-            file_name="m.csv",
-        )
+        import_as_province(tree, rows)
     assert _members_and_events() == before
     # The connection is usable again: the import's savepoint was rolled back.
     assert Member.objects.filter(name__startswith="人").count() == 0
@@ -1125,21 +1125,11 @@ def test_keys_are_checked_as_each_batch_is_written_and_deferred_again_after(tree
     before = _members_and_events()
     # Deferred, the dangling key would only fail at the test transaction's end (never).
     with pytest.raises(IntegrityError):
-        import_members(
-            actor=tree.users["province_admin"],
-            root=tree.province,
-            stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
-            file_name="m.csv",
-        )
+        import_as_province(tree, rows)
     assert _members_and_events() == before
 
     monkeypatch.setattr(importing, "insert_rows", real)
-    outcome = import_members(
-        actor=tree.users["province_admin"],
-        root=tree.province,
-        stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
-        file_name="m.csv",
-    )
+    outcome = import_as_province(tree, rows)
     assert outcome.imported_rows == 8
     # Deferred again: a key that dangles for a moment inside a savepoint is fine as long
     # as it is right by the end.
@@ -1155,6 +1145,8 @@ def test_keys_are_checked_as_each_batch_is_written_and_deferred_again_after(tree
 def test_an_imports_figures_are_written_batch_by_batch(tree, monkeypatch, threaded):
     """A million-row file never holds its figures in memory: each batch writes its own
     figure changes (summed per unit and day) as it goes, and the totals are exact."""
+    from django.db import connection
+
     from gonghui.stats.models import FactDelta
 
     monkeypatch.setattr(importing, "BATCH", 3)
@@ -1174,22 +1166,11 @@ def test_an_imports_figures_are_written_batch_by_batch(tree, monkeypatch, thread
         member_row(f"人{i}", n, tree.cd_union.code, joined_on="2024-05-0" + str(1 + i % 2))
         for i, n in enumerate(ids(7))
     ]
-    outcome = import_members(
-        actor=tree.users["province_admin"],
-        root=tree.province,
-        stream=io.BytesIO(csv_bytes(MEMBER_HEADERS, rows)),
-        file_name="m.csv",
-    )
+    outcome = import_as_province(tree, rows)
     assert outcome.imported_rows == 7
     # Two metrics (members, joined) per unit and day of each batch: 3 rows on 2 days,
     # 3 rows on 2 days, 1 row on 1 day.
     assert FactDelta.objects.count() - before == 2 * (2 + 2 + 1)
-    if not threaded or connection_vendor() != "postgresql":
+    if not threaded or connection.vendor != "postgresql":
         assert [n - before for n in pending_after_batch] == [4, 8, 10]
     assert Org.objects.get(pk=tree.cd_union.pk).member_count == members_before + 7
-
-
-def connection_vendor() -> str:
-    from django.db import connection
-
-    return connection.vendor
