@@ -176,6 +176,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 GONGHUI_IMPORT_MAX_BYTES = 200 * 1024 * 1024
 
 NINJA_PAGINATION_PER_PAGE = 50
+# The API's fast lane for a crowd's check-ins (gonghui.api.lane); 0 sends every request
+# through Django's full request cycle.
+GONGHUI_API_LANE = os.environ.get("GONGHUI_API_LANE", "1") == "1"
 
 # Email for reminders and other notifications: off unless configured.
 GONGHUI_EMAIL_NOTIFICATIONS = os.environ.get("GONGHUI_EMAIL_NOTIFICATIONS") == "1"

@@ -3,4 +3,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gonghui.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# isort: split
+from gonghui.api.lane import LaneApplication  # noqa: E402 (needs Django set up)
+
+# A crowd's check-ins are served in the API's fast lane; everything else by Django.
+application = LaneApplication(django_application)

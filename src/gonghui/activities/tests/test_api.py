@@ -27,9 +27,11 @@ from gonghui.activities.models import (
     Registration,
     RegistrationStatus,
 )
+from gonghui.api.testing import call_wsgi
 from gonghui.audit.models import AuditEntry
 from gonghui.orgs import services as org_services
 from gonghui.orgs.scoping import SYSTEM
+from gonghui.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +40,27 @@ MINUTE = datetime.timedelta(minutes=1)
 
 
 class Api:
-    """A client that sends one user's bearer token with every request."""
+    """A client that sends one user's bearer token with every request: through Django's
+    test client, or (`wsgi=True`) to the production WSGI application as gunicorn does,
+    where the API's fast lane serves a worker's check-in."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: Any, *, wsgi: bool = False) -> None:
         self.client = Client()
         self.headers = {"Authorization": f"Bearer {issue_api_token(user=user)}"}
+        self.wsgi = wsgi
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
         return self.client.get(url, params or {}, headers=self.headers)
 
     def _send(self, method: str, url: str, body: Any) -> Any:
+        if self.wsgi:
+            return call_wsgi(
+                application,
+                method.upper(),
+                url,
+                body=json.dumps(body if body is not None else {}).encode(),
+                headers=self.headers,
+            )
         return getattr(self.client, method)(
             url,
             json.dumps(body if body is not None else {}),
@@ -68,6 +81,13 @@ class Api:
 @pytest.fixture
 def as_user(tree):
     return lambda username: Api(tree.users[username])
+
+
+@pytest.fixture(params=["test client", "wsgi"])
+def as_phone(request, tree):
+    """A worker's phone: through Django's test client, and through the production WSGI
+    application (the API's fast lane), which must answer alike."""
+    return lambda username: Api(tree.users[username], wsgi=request.param == "wsgi")
 
 
 def lecture(tree, *, org=None, venue=None, starts_in=-10 * MINUTE, **extra):
@@ -113,9 +133,9 @@ def wrong_code(activity: Activity) -> str:
 # --- check-in: the worker -----------------------------------------------------------------
 
 
-def test_worker_checks_in_by_code_once(tree, as_user):
+def test_worker_checks_in_by_code_once(tree, as_phone):
     activity = lecture(tree)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     first = worker.post(url(activity, "/check-in"), {"code": activity.check_in_code})
     assert first.status_code == 200, first.content
     checkin = CheckIn.objects.get()
@@ -139,9 +159,9 @@ def test_worker_checks_in_by_code_once(tree, as_user):
     assert activity.status == ActivityStatus.HELD  # the first check-in made it held
 
 
-def test_worker_checks_in_by_qr_token_once(tree, as_user):
+def test_worker_checks_in_by_qr_token_once(tree, as_phone):
     activity = lecture(tree)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     token = services.qr_token(activity)
     first = worker.post(url(activity, "/check-in"), {"token": token})
     assert first.status_code == 200, first.content
@@ -153,10 +173,10 @@ def test_worker_checks_in_by_qr_token_once(tree, as_user):
     assert CheckIn.objects.get().method == CheckInMethod.API
 
 
-def test_check_in_without_knowing_the_activity(tree, as_user):
+def test_check_in_without_knowing_the_activity(tree, as_phone):
     by_code = lecture(tree, title="按签到码")
     by_token = lecture(tree, title="扫码")
-    worker = as_user("worker")
+    worker = as_phone("worker")
     response = worker.post("/api/activities/check-in", {"code": by_code.check_in_code})
     assert response.status_code == 200, response.content
     assert response.json()["activity_id"] == by_code.pk
@@ -177,8 +197,8 @@ def test_check_in_without_knowing_the_activity(tree, as_user):
     assert missing.status_code == 422 and missing.json()["code"] == "missing"
 
 
-def test_every_check_in_refusal_has_its_code(tree, as_user, monkeypatch):
-    worker = as_user("worker")
+def test_every_check_in_refusal_has_its_code(tree, as_phone, monkeypatch):
+    worker = as_phone("worker")
     now_open = lecture(tree)
     # wrong_code, at a known activity and without one
     refused(
@@ -233,11 +253,13 @@ def test_every_check_in_refusal_has_its_code(tree, as_user, monkeypatch):
     )
     # no_member: an account without a member record (a cadre of the union, or nobody)
     refused(
-        as_user("chengdu_admin").post(url(now_open, "/check-in"), {"code": now_open.check_in_code}),
+        as_phone("chengdu_admin").post(
+            url(now_open, "/check-in"), {"code": now_open.check_in_code}
+        ),
         422,
         "no_member",
     )
-    refused(as_user("nobody").post("/api/activities/check-in", {"token": token}), 422, "no_member")
+    refused(as_phone("nobody").post("/api/activities/check-in", {"token": token}), 422, "no_member")
     assert not CheckIn.objects.exists()
     # Each refusal is on the worker's record (the wrong codes count toward the limit).
     assert (
@@ -245,9 +267,9 @@ def test_every_check_in_refusal_has_its_code(tree, as_user, monkeypatch):
     )
 
 
-def test_too_many_wrong_codes(tree, as_user):
+def test_too_many_wrong_codes(tree, as_phone):
     activity = lecture(tree)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     for _attempt in range(services.CODE_ATTEMPTS):
         refused(
             worker.post(url(activity, "/check-in"), {"code": wrong_code(activity)}),
@@ -271,12 +293,12 @@ def test_too_many_wrong_codes(tree, as_user):
     assert worker.post(url(activity, "/check-in"), {"token": token}).json()["created"] is True
 
 
-def test_check_in_outside_the_workers_reach_is_404(tree, as_user):
+def test_check_in_outside_the_workers_reach_is_404(tree, as_phone):
     """An activity the worker may not see answers 404 whatever they send: no hint that
     the code was right or the activity exists."""
     workshop = lecture(tree, title="车间学习", venue=tree.cd_branch)
     mianyang = lecture(tree, org=tree.my_union, title="长虹宣讲")
-    worker = as_user("worker")
+    worker = as_phone("worker")
     before = state()
     for activity in (workshop, mianyang):
         for body in (

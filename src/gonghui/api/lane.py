@@ -1,0 +1,189 @@
+"""The API's fast lane: the few requests a crowd of phones sends at once, served without
+Django's request cycle.
+
+A worker's check-in (`POST /api/activities/{id}/check-in` with a code or a QR token) is the
+one request hundreds of phones send within a minute. Its own work is three SQL statements;
+going through Django's handler, eleven middlewares, URL resolving and ninja's parsing,
+authentication and rendering cost more CPU than that work. `LaneApplication` sits in front
+of Django's WSGI application (`gonghui.wsgi`) and answers such a request itself, calling
+the same function the ninja view calls, with what the middlewares and ninja would have
+given it:
+
+- the bearer token read and its use recorded (`api.auth.BearerToken`'s calls);
+- the language (`core.locale.language_of`: the language cookie, else zh-hans) and the
+  client address for the audit log (`core.request_context.client_ip`);
+- Django's `request_started` / `request_finished` signals (database connections are
+  checked and closed as after any request) and `got_request_exception` on a crash;
+- the same JSON (ninja's encoder) and the same response headers as the full stack
+  (security middleware, X-Frame-Options, Content-Language, Vary) — tests compare both.
+
+Anything it does not recognise — another method or path, no bearer token, a body that is
+not a JSON object of the route's fields, an unknown token — goes to Django unchanged (the
+body put back), so every error answer stays Django's and ninja's. A route's handler may
+also hand a request on, but only before it has written anything.
+
+`GONGHUI_API_LANE=0` turns it off (every request then takes the full stack).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.core import signals
+from django.utils import timezone, translation
+from ninja.responses import NinjaJSONEncoder
+
+from gonghui.accounts.selectors import api_token_of
+from gonghui.accounts.services import record_token_use
+from gonghui.core.locale import language_of
+from gonghui.core.request_context import client_ip
+
+logger = logging.getLogger("django.request")
+
+MAX_BODY = 16 * 1024  # a lane request is a few fields; anything larger takes the full stack
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # JSON-serialisable (ninja's encoder: datetimes as ISO 8601)
+
+
+# A route's handler: (the authenticated user, the path's captured ids, the JSON body) →
+# the answer, or None to hand the request to Django (only before writing anything).
+Handler = Callable[[Any, tuple[int, ...], dict[str, Any]], Answer | None]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: re.Pattern[str]  # on PATH_INFO; its groups are ids (digits)
+    fields: dict[str, type]  # the JSON object's allowed fields and their types
+    handler: Handler
+
+
+ROUTES: list[Route] = []
+
+
+def route(method: str, path: str, fields: dict[str, type]) -> Callable[[Handler], Handler]:
+    """Serve `method path` (a regular expression on PATH_INFO) in the lane."""
+
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(Route(method, re.compile(path), fields, handler))
+        return handler
+
+    return register
+
+
+def _body_fits(body: Any, fields: dict[str, type]) -> bool:
+    return (
+        isinstance(body, dict)
+        and bool(body)
+        and all(k in fields and isinstance(v, fields[k]) for k, v in body.items())
+    )
+
+
+def _headers(content_length: int, language: str) -> list[tuple[str, str]]:
+    """The headers Django's middlewares put on the same JSON answer."""
+    headers = [
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Content-Length", str(content_length)),
+    ]
+    if settings.X_FRAME_OPTIONS:
+        headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+    headers.append(("Vary", "Accept-Language"))
+    headers.append(("Content-Language", language))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        if not isinstance(policy, str):
+            policy = ",".join(policy)
+        headers.append(("Referrer-Policy", policy))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    return headers
+
+
+def _cookie(environ: dict[str, Any], name: str) -> str | None:
+    for part in environ.get("HTTP_COOKIE", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+class LaneApplication:
+    """WSGI: the lane's routes here, everything else to `django_application`."""
+
+    def __init__(self, django_application: Callable[..., Iterable[bytes]]) -> None:
+        self.django_application = django_application
+        import gonghui.api.urls  # noqa: F401 (the API's modules register their lane routes)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        found = self._match(environ) if settings.GONGHUI_API_LANE else None
+        if found is None:
+            return self.django_application(environ, start_response)
+        lane_route, ids = found
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return self.django_application(environ, start_response)
+        raw = environ["wsgi.input"].read(int(length)) if int(length) else b""
+        answer, language = self._serve(environ, lane_route, ids, raw)
+        if answer is None:  # handed on: Django reads the same body
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return self.django_application(environ, start_response)
+        out = json.dumps(answer.body, cls=NinjaJSONEncoder).encode()  # as ninja renders
+        phrase = HTTPStatus(answer.status).phrase
+        if 400 <= answer.status < 500:  # as Django logs a 4xx answer
+            logger.warning("%s: %s", phrase, environ.get("PATH_INFO"))
+        start_response(f"{answer.status} {phrase}", _headers(len(out), language))
+        return [out]
+
+    def _match(self, environ: dict[str, Any]) -> tuple[Route, tuple[int, ...]] | None:
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        for lane_route in ROUTES:
+            if lane_route.method == method:
+                matched = lane_route.path.fullmatch(path)
+                if matched:
+                    return lane_route, tuple(int(g) for g in matched.groups())
+        return None
+
+    def _serve(
+        self, environ: dict[str, Any], lane_route: Route, ids: tuple[int, ...], raw: bytes
+    ) -> tuple[Answer | None, str]:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, key = auth.partition(" ")
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
+        if scheme.lower() != "bearer" or not key.strip() or content_type != "application/json":
+            return None, ""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None, ""
+        if not _body_fits(body, lane_route.fields):
+            return None, ""
+        signals.request_started.send(sender=self.__class__, environ=environ)
+        try:
+            language = language_of(_cookie(environ, settings.LANGUAGE_COOKIE_NAME))
+            with translation.override(language), client_ip(environ.get("REMOTE_ADDR") or None):
+                token = api_token_of(key.strip())
+                if token is None:
+                    return None, language  # Django answers 401
+                record_token_use(token, timezone.now())
+                return lane_route.handler(token.user, ids, body), language
+        except Exception:
+            signals.got_request_exception.send(sender=self.__class__, request=None)
+            logger.exception("Internal Server Error: %s", environ.get("PATH_INFO"))
+            return Answer(500, {"detail": "Internal server error"}), settings.LANGUAGE_CODE
+        finally:
+            signals.request_finished.send(sender=self.__class__)
