@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -24,28 +26,40 @@ API_USER_FIELDS = (
 
 
 @functools.cache
-def _token_read() -> tuple[str, rows.Shape, rows.Shape]:
-    token = rows.Shape(ApiToken, ("user", "last_used_at"))
-    user_model = get_user_model()
-    user = rows.Shape(user_model, API_USER_FIELDS)
-    sql = f"""
+def api_token_shapes() -> tuple[rows.Shape, rows.Shape]:
+    """The columns an API request reads of its token and of the token's user."""
+    return rows.Shape(ApiToken, ("user", "last_used_at")), rows.Shape(
+        get_user_model(), API_USER_FIELDS
+    )
+
+
+def api_token_from_row(token_values: Sequence[Any], user_values: Sequence[Any]) -> ApiToken:
+    """The token with its user (no further read), from a row read with `api_token_shapes`."""
+    token_shape, user_shape = api_token_shapes()
+    token = token_shape.build(token_values)
+    rows.link(token, "user", user_shape.build(user_values))
+    return token
+
+
+@functools.cache
+def _token_read() -> str:
+    token, user = api_token_shapes()
+    user_table = get_user_model()._meta.db_table
+    return f"""
 SELECT {token.select("t")}, {user.select("u")}
-FROM "{ApiToken._meta.db_table}" t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id
+FROM "{ApiToken._meta.db_table}" t JOIN "{user_table}" u ON u.id = t.user_id
 WHERE t.key_hash = %s AND u.is_active = %s
 """  # noqa: S608 (table and column names from the models; values are parameters)
-    return sql, token, user
 
 
 def api_token_of(raw_token: str) -> ApiToken | None:
     """The token with its (active) user, in one statement written by hand: every API
     request of a phone client pays for this read, and through the ORM building it cost
     several times what PostgreSQL spends answering it (key_hash is unique: one row)."""
-    sql, token_shape, user_shape = _token_read()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [hash_token(raw_token), True])
+        cursor.execute(_token_read(), [hash_token(raw_token), True])
         row = cursor.fetchone()
     if row is None:
         return None
-    token, user = rows.take((token_shape, user_shape), row)
-    rows.link(token, "user", user)
-    return token
+    size = len(api_token_shapes()[0])
+    return api_token_from_row(row[:size], row[size:])

@@ -786,21 +786,29 @@ def activity_check_in(request: HttpRequest, activity_id: int, payload: CheckInIn
     return Status(answer.status, answer.body)
 
 
-def self_check_in(user: Any, activity_id: int, *, code: str | None, token: str | None) -> Answer:
+def self_check_in(
+    user: Any,
+    activity_id: int,
+    *,
+    code: str | None,
+    token: str | None,
+    read: services.checkin_sql.CheckInRead | None = None,
+) -> Answer:
     """A worker's own check-in by `token` (the scanned QR code) or else `code`: the answer
     of the view above, also served in the API's fast lane (gonghui.api.lane) for a crowd
-    checking in at once. Http404 when the activity is missing or not for the user."""
+    checking in at once, which passes what it read with the bearer token (`read`).
+    Http404 when the activity is missing or not for the user."""
     try:
         if token:
             if token.split(":", 1)[0] != str(activity_id):
                 raise services.CheckInRefused(
                     "bad_token", _("This QR code belongs to another activity.")
                 )
-            result = services.check_in_with_token(user, token, method=CheckInMethod.API)
+            result = services.check_in_with_token(user, token, method=CheckInMethod.API, read=read)
         else:
             try:
                 result = services.check_in_self(
-                    user, activity_id, code=code or "", method=CheckInMethod.API
+                    user, activity_id, code=code or "", method=CheckInMethod.API, read=read
                 )
             except Activity.DoesNotExist as missing:
                 raise Http404 from missing
@@ -813,11 +821,19 @@ def self_check_in(user: Any, activity_id: int, *, code: str | None, token: str |
 
 
 @lane.route("POST", r"/api/activities/(\d+)/check-in", {"code": str, "token": str})
-def lane_check_in(user: Any, ids: tuple[int, ...], body: dict[str, Any]) -> Answer | None:
-    if not (body.get("code") or body.get("token")):
+def lane_check_in(api_key: str, ids: tuple[int, ...], body: dict[str, Any]) -> Answer | None:
+    """The view's worker check-in, its bearer token read with the activity and the
+    worker's member record in one statement."""
+    code, token = body.get("code"), body.get("token")
+    if not (code or token):
         return None  # the view's "missing" answer
+    found = services.read_for_api_check_in(api_key, ids[0], by_code=not token)
+    if found is None:
+        return None  # no active user holds this token: Django's answer (401 or 403)
+    api_token, read = found
+    lane.token_used(api_token)
     try:
-        return self_check_in(user, ids[0], code=body.get("code"), token=body.get("token"))
+        return self_check_in(api_token.user, ids[0], code=code, token=token, read=read)
     except Http404:
         return Answer(404, {"detail": "Not Found"})
 

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gonghui.accounts.models import ApiToken, hash_token
 from gonghui.accounts.services import notify
 from gonghui.activities import checkin_sql, figures
 from gonghui.activities.models import (
@@ -899,6 +900,22 @@ def _read(
     )
 
 
+def read_for_api_check_in(
+    api_key: str, activity_id: int, *, by_code: bool
+) -> tuple[ApiToken, checkin_sql.CheckInRead] | None:
+    """A phone's check-in to `activity_id` with the bearer token `api_key`: the token and
+    its user, and what `_read` reads for them (the wrong codes counted when `by_code`), in
+    one statement. None when no active user holds that token."""
+    return checkin_sql.read_check_in_by_api_token(
+        key_hash=hash_token(api_key),
+        activity_id=activity_id,
+        member_status=MemberStatus.ACTIVE,
+        wrong_codes=(CheckInMethod.CODE, "wrong_code", timezone.now() - CODE_WINDOW)
+        if by_code
+        else None,
+    )
+
+
 def member_of(user: Any) -> Member:
     return _require_member(_read(user, None).member)
 
@@ -955,10 +972,19 @@ def _verify_token(activity: Activity | None, token: str) -> Activity:
     return activity
 
 
-def check_in_with_token(user: Any, token: str, *, method: str = CheckInMethod.QR) -> CheckInResult:
+def check_in_with_token(
+    user: Any,
+    token: str,
+    *,
+    method: str = CheckInMethod.QR,
+    read: checkin_sql.CheckInRead | None = None,
+) -> CheckInResult:
+    """A worker's scanned QR `token`. `read`: what `_read` would read (the token's activity
+    and the user's member record), read already with the bearer token (the API's lane)."""
     activity = None
     try:
-        read = _read(user, _token_head(token))
+        if read is None:
+            read = _read(user, _token_head(token))
         activity = _verify_token(read.activity, token)
         return check_in(
             activity=activity, member=_require_member(read.member), method=method, by=user
@@ -989,11 +1015,15 @@ def _refuse_too_many_attempts(wrong: int) -> None:
         )
 
 
-def _read_with_code_attempts_left(user: Any, activity_id: int | None) -> checkin_sql.CheckInRead:
-    """`_read`, refusing a worker with CODE_ATTEMPTS wrong codes in the window (six digits
-    can be guessed). Every code is checked against the limit before it is compared, the
-    right one too: else a guesser locked out would still learn the code by its success."""
-    read = _read(user, activity_id, count_wrong_codes=True)
+def _read_with_code_attempts_left(
+    user: Any, activity_id: int | None, read: checkin_sql.CheckInRead | None = None
+) -> checkin_sql.CheckInRead:
+    """`_read` (or `read`, done already with the wrong codes counted), refusing a worker
+    with CODE_ATTEMPTS wrong codes in the window (six digits can be guessed). Every code
+    is checked against the limit before it is compared, the right one too: else a guesser
+    locked out would still learn the code by its success."""
+    if read is None:
+        read = _read(user, activity_id, count_wrong_codes=True)
     _refuse_too_many_attempts(read.wrong_codes)
     return read
 
@@ -1031,21 +1061,30 @@ def check_in_with_code(user: Any, code: str, *, method: str = CheckInMethod.CODE
 
 
 def check_in_self(
-    user: Any, activity: Activity | int, *, code: str, method: str = CheckInMethod.API
+    user: Any,
+    activity: Activity | int,
+    *,
+    code: str,
+    method: str = CheckInMethod.API,
+    read: checkin_sql.CheckInRead | None = None,
 ) -> CheckInResult:
     """The mobile client: a worker checks in to a known activity (or the activity of this
     id, read with the worker's record in one statement; Activity.DoesNotExist when there
-    is none) with its QR token or its code."""
+    is none) with its QR token or its code. `read`: that statement's result, read already
+    with the bearer token (`read_for_api_check_in`)."""
     activity_id = activity if isinstance(activity, int) else activity.pk
     if ":" in code:
-        read = _read(user, _token_head(code))
+        if read is None or read.activity is None or read.activity.pk != _token_head(code):
+            read = _read(user, _token_head(code))
         scanned = _verify_token(read.activity, code)
         if scanned.pk != activity_id:
             raise CheckInRefused("bad_token", _("This QR code belongs to another activity."))
         return check_in(
             activity=scanned, member=_require_member(read.member), method=method, by=user
         )
-    read = _read_with_code_attempts_left(user, activity_id if isinstance(activity, int) else None)
+    read = _read_with_code_attempts_left(
+        user, activity_id if isinstance(activity, int) else None, read
+    )
     if isinstance(activity, int):
         if read.activity is None:
             raise Activity.DoesNotExist(f"no activity {activity_id}")

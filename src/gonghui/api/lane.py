@@ -9,7 +9,8 @@ of Django's WSGI application (`gonghui.wsgi`) and answers such a request itself,
 the same function the ninja view calls, with what the middlewares and ninja would have
 given it:
 
-- the bearer token read and its use recorded (`api.auth.BearerToken`'s calls);
+- the bearer token, which the route reads itself (with what it reads anyway, in one
+  statement), its use recorded (`token_used`, as `api.auth.BearerToken` does);
 - the language (`core.locale.language_of`: the language cookie, else zh-hans) and the
   client address for the audit log (`core.request_context.client_ip`);
 - Django's `request_started` / `request_finished` signals (database connections are
@@ -41,7 +42,7 @@ from django.core import signals
 from django.utils import timezone, translation
 from ninja.responses import NinjaJSONEncoder
 
-from gonghui.accounts.selectors import api_token_of
+from gonghui.accounts.models import ApiToken
 from gonghui.accounts.services import record_token_use
 from gonghui.core.locale import language_of
 from gonghui.core.request_context import client_ip
@@ -57,8 +58,9 @@ class Answer:
     body: Any  # JSON-serialisable (ninja's encoder: datetimes as ISO 8601)
 
 
-# A route's handler: (the authenticated user, the path's captured ids, the JSON body) →
-# the answer, or None to hand the request to Django (only before writing anything).
+# A route's handler: (the bearer token as sent, the path's captured ids, the JSON body) →
+# the answer, or None to hand the request to Django (only before writing anything; an
+# unknown token is handed on, for Django's answer).
 Handler = Callable[[Any, tuple[int, ...], dict[str, Any]], Answer | None]
 
 
@@ -81,6 +83,11 @@ def route(method: str, path: str, fields: dict[str, type]) -> Callable[[Handler]
         return handler
 
     return register
+
+
+def token_used(token: ApiToken) -> None:
+    """A route's handler found `token` (with its active user): its use is recorded."""
+    record_token_use(token, timezone.now())
 
 
 def _body_fits(body: Any, fields: dict[str, type]) -> bool:
@@ -176,11 +183,7 @@ class LaneApplication:
         try:
             language = language_of(_cookie(environ, settings.LANGUAGE_COOKIE_NAME))
             with translation.override(language), client_ip(environ.get("REMOTE_ADDR") or None):
-                token = api_token_of(key.strip())
-                if token is None:
-                    return None, language  # Django answers 401
-                record_token_use(token, timezone.now())
-                return lane_route.handler(token.user, ids, body), language
+                return lane_route.handler(key.strip(), ids, body), language
         except Exception:
             signals.got_request_exception.send(sender=self.__class__, request=None)
             logger.exception("Internal Server Error: %s", environ.get("PATH_INFO"))

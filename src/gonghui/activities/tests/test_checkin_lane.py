@@ -18,6 +18,7 @@ from gonghui.activities.tests.test_api import lecture, url, wrong_code
 from gonghui.api import lane
 from gonghui.api.testing import call_wsgi
 from gonghui.audit.models import AuditEntry
+from gonghui.orgs.scoping import SYSTEM
 from gonghui.wsgi import django_application
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +96,31 @@ def test_the_lane_answers_a_check_in_as_the_full_stack_does(tree, key, settings)
         assert ours.headers == theirs.headers
         assert ours.content == theirs.content  # byte for byte, as ninja renders
     assert CheckIn.objects.count() == 2
+
+
+def test_a_check_in_in_the_lane_is_two_statements(tree, key):
+    """The bearer token is read with the activity and the member record: one read, and
+    one write (on PostgreSQL; SQLite writes through the ORM). A retry is the same two."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alone = lane.LaneApplication(_not_django)
+    # The token's first use of the hour is written (an UPDATE of its own); later ones not.
+    warm = lecture(tree, title="先到")
+    assert post(alone, url(warm, "/check-in"), {"code": warm.check_in_code}, key).status_code == 200
+    activity = lecture(tree)
+    services.mark_held(SYSTEM, activity)  # a planned one's first check-in makes it held
+    body = {"code": activity.check_in_code}
+    with CaptureQueriesContext(connection) as first:
+        assert post(alone, url(activity, "/check-in"), body, key).json()["created"]
+    with CaptureQueriesContext(connection) as retry:
+        assert not post(alone, url(activity, "/check-in"), body, key).json()["created"]
+    reads = [q["sql"] for q in first.captured_queries if "key_hash" in q["sql"]]
+    assert len(reads) == 1  # the token, read with the activity and the member record
+    assert "orgs_member" in reads[0] and "activities_activity" in reads[0]
+    if connection.vendor == "postgresql":
+        assert len(first.captured_queries) == 2, [q["sql"][:80] for q in first.captured_queries]
+        assert len(retry.captured_queries) == 2
 
 
 def test_the_lane_keeps_the_audit_entry_the_token_use_and_the_language(tree, key):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gonghui.accounts.models import ApiToken
+from gonghui.accounts.models import ApiToken, hash_token
 from gonghui.accounts.selectors import API_USER_FIELDS, api_token_of
 from gonghui.accounts.services import issue_api_token
 from gonghui.activities import checkin_sql
@@ -95,6 +95,67 @@ def test_api_token_of_reads_token_and_user_at_once(tree):
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert api_token_of(raw) is None
+
+
+def test_the_lanes_read_by_api_token_equals_the_two_reads_it_replaces(tree):
+    """The API's fast lane reads the bearer token, its user and `read_check_in`'s rows in
+    one statement: the same instances as `api_token_of` and `read_check_in` read apart."""
+    activity = lecture(tree)
+    user = tree.users["worker"]
+    raw = issue_api_token(user=user, label="phone")
+    since = timezone.now() - datetime.timedelta(minutes=10)
+    CheckInRefusal.objects.create(user=user, method=CheckInMethod.CODE, reason="wrong_code")
+    CheckInRefusal.objects.create(  # another user's refusal does not count
+        user=tree.users["nobody"], method=CheckInMethod.CODE, reason="wrong_code"
+    )
+    wrong = (CheckInMethod.CODE, "wrong_code", since)
+    with CaptureQueriesContext(connection) as captured:
+        token, read = checkin_sql.read_check_in_by_api_token(
+            key_hash=hash_token(raw),
+            activity_id=activity.pk,
+            member_status=MemberStatus.ACTIVE,
+            wrong_codes=wrong,
+        )
+        assert token.user.username == user.username
+        assert read.activity.venue_org.name and read.member.unit.name
+    assert len(captured.captured_queries) == 1
+    apart = checkin_sql.read_check_in(
+        activity_id=activity.pk,
+        user_id=user.pk,
+        member_status=MemberStatus.ACTIVE,
+        wrong_codes=wrong,
+    )
+    alone = api_token_of(raw)
+    assert token.pk == alone.pk and token.last_used_at == alone.last_used_at
+    assert _values(token.user, API_USER_FIELDS) == _values(alone.user, API_USER_FIELDS)
+    assert read.wrong_codes == apart.wrong_codes == 1
+    fields = [f for f in checkin_sql.CHECK_IN_ACTIVITY_FIELDS if "__" not in f]
+    assert _values(read.activity, fields) == _values(apart.activity, fields)
+    fields = [f for f in checkin_sql.CHECK_IN_MEMBER_FIELDS if "__" not in f]
+    assert _values(read.member, fields) == _values(apart.member, fields)
+    units = [*checkin_sql.UNIT_COLUMNS]
+    assert _values(read.member.unit, units) == _values(apart.member.unit, units)
+    # Without counting wrong codes; an unknown activity; no member record.
+    _token, plain = checkin_sql.read_check_in_by_api_token(
+        key_hash=hash_token(raw), activity_id=0, member_status=MemberStatus.ACTIVE
+    )
+    assert (plain.activity, plain.wrong_codes, plain.member.pk) == (None, 0, read.member.pk)
+    other = issue_api_token(user=tree.users["nobody"])
+    _token, nobody = checkin_sql.read_check_in_by_api_token(
+        key_hash=hash_token(other), activity_id=activity.pk, member_status=MemberStatus.ACTIVE
+    )
+    assert nobody.member is None and nobody.activity.pk == activity.pk
+    # No row at all for an unknown token or an inactive user's.
+    for key in (raw + "x", other):
+        if key == other:
+            tree.users["nobody"].is_active = False
+            tree.users["nobody"].save(update_fields=["is_active"])
+        assert (
+            checkin_sql.read_check_in_by_api_token(
+                key_hash=hash_token(key), activity_id=activity.pk, member_status="active"
+            )
+            is None
+        )
 
 
 def test_active_member_with_unit_equals_the_orm(tree):
