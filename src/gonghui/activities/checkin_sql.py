@@ -307,10 +307,36 @@ WHERE e.activity_id = v.activity AND e.member_id = v.member
 """  # noqa: S608 (table names from our models only; every value is a parameter)
 
 
+@functools.lru_cache(maxsize=4096)
+def array_literal(values: tuple[str | int, ...]) -> str:
+    """A PostgreSQL array literal ('{"a","b"}') of `values`, for a `%s::text[]` or
+    `::bigint[]` parameter. A check-in's eleven arrays are nearly the same for every
+    member of a crowd (metric and bucket names, the unit chain): rendered once and sent
+    as one string each, not adapted element by element on every request."""
+    quoted = (
+        str(v) if isinstance(v, int) else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
 def write_check_in(w: CheckInWrite) -> CheckInRow | None:
     """Write the check-in; its row (new or existing), or None when the row exists but was
     committed by a concurrent transaction after this statement began (read it again)."""
     names = list(w.figures.items())
+    arrays = {
+        "checkin_metrics": tuple(w.checkin_metrics),
+        "member_metric": tuple(metric for metric, _bucket in w.member_marks),
+        "member_bucket": tuple(bucket for _metric, bucket in w.member_marks),
+        "units": tuple(w.unit_candidates),
+        "unit_kinds": tuple(w.unit_kinds),
+        "unit_kind": tuple(kind for kind, _metric, _bucket in w.unit_marks),
+        "unit_metric": tuple(metric for _kind, metric, _bucket in w.unit_marks),
+        "unit_bucket": tuple(bucket for _kind, _metric, bucket in w.unit_marks),
+        "figure_metric": tuple(metric for (metric, _bucket), _name in names),
+        "figure_bucket": tuple(bucket for (_metric, bucket), _name in names),
+        "figure_name": tuple(name for _key, name in names),
+    }
     params: dict[str, Any] = {
         "activity": w.activity_id,
         "member": w.member_id,
@@ -319,17 +345,6 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         "at": w.at,
         "day": w.day,
         "by": w.by_id,
-        "checkin_metrics": list(w.checkin_metrics),
-        "member_metric": [metric for metric, _bucket in w.member_marks],
-        "member_bucket": [bucket for _metric, bucket in w.member_marks],
-        "units": list(w.unit_candidates),
-        "unit_kinds": list(w.unit_kinds),
-        "unit_kind": [kind for kind, _metric, _bucket in w.unit_marks],
-        "unit_metric": [metric for _kind, metric, _bucket in w.unit_marks],
-        "unit_bucket": [bucket for _kind, _metric, bucket in w.unit_marks],
-        "figure_metric": [metric for (metric, _bucket), _name in names],
-        "figure_bucket": [bucket for (_metric, bucket), _name in names],
-        "figure_name": [name for _key, name in names],
         "actor": w.audit.actor_id,
         "actor_name": w.audit.actor_name,
         "action": w.audit.action,
@@ -338,6 +353,7 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         "audit_org": w.audit.org_id,
         "summary": w.audit.summary,
         "ip": w.audit.ip_address,
+        **{name: array_literal(values) for name, values in arrays.items()},
     }
     with connection.cursor() as cursor:
         cursor.execute(_sql(), params)

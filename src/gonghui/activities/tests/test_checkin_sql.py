@@ -202,3 +202,25 @@ def test_a_retry_answers_the_first_check_in(tree):
     )
     assert CheckIn.objects.count() == 1
     assert stats.rebuild(check=True) == []
+
+
+def test_array_literals_read_back_as_the_arrays(db):
+    """The write's arrays are sent as literals: PostgreSQL reads back every value, quotes,
+    backslashes, commas and braces included."""
+    from django.db import connection
+
+    texts = ("activities.reached@all", 'a "quoted", {braced}', "back\\slash", "", "NULL")
+    numbers = (1, 22, 333_000_000_000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::bigint[], %s::text[]",
+            [
+                checkin_sql.array_literal(texts),
+                checkin_sql.array_literal(numbers),
+                checkin_sql.array_literal(()),
+            ],
+        )
+        got_texts, got_numbers, got_empty = cursor.fetchone()
+    assert tuple(got_texts) == texts
+    assert tuple(got_numbers) == numbers
+    assert got_empty == []
