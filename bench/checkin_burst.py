@@ -66,6 +66,7 @@ from common import (
 
 CHECKIN_DB = f"{DB}_checkin"
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
+GRANIAN = str(REPO / ".venv" / "bin" / "granian")
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 GOAL_RATE = 1000
 GOAL_SHARE = 0.40
@@ -81,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--members", type=int, default=3000, help="members checking in at once")
     group.add_argument(
         "--variants",
-        default="sync:5,gthread:3x4,lean+gthread:3x4",
+        default="sync:5,gthread:3x4,granian:2x4,lean+granian:2x4",
         help="gunicorn set-ups, comma-separated: [lean+]CLASS:WORKERS[xTHREADS] (lean+: the "
         "proposal of bench/checkin_lean.py in front of the project's application)",
     )
@@ -214,6 +215,33 @@ def start_server(variant: dict[str, Any], url: str, port: int, log: Path) -> sub
         "CONN_MAX_AGE": "600",
         "PYTHONUNBUFFERED": "1",
     }
+    if variant["worker_class"] == "granian":
+        # Granian (a Rust HTTP server): W worker processes, each running the WSGI
+        # application in T blocking threads.
+        cmd = [
+            GRANIAN,
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(variant["workers"]),
+            "--blocking-threads",
+            str(variant["threads"]),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            variant["app"],
+        ]
+        env["PYTHONPATH"] = str(REPO / "bench")
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
+        return _wait_until_serving(proc, port, log)
     cmd = [
         GUNICORN,
         variant["app"],
@@ -241,10 +269,14 @@ def start_server(variant: dict[str, Any], url: str, port: int, log: Path) -> sub
         str(log),
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    return _wait_until_serving(proc, port, log)
+
+
+def _wait_until_serving(proc: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"checkin: gunicorn exited ({proc.returncode}); see {log}")
+            raise SystemExit(f"checkin: the server exited ({proc.returncode}); see {log}")
         with (
             contextlib.suppress(OSError),
             socket.create_connection(("127.0.0.1", port), timeout=1) as s,
@@ -413,8 +445,9 @@ def run_variant(
     slug = variant["name"].replace(":", "-").replace("+", "-")
     log = VAR_DIR / f"gunicorn-checkin-{slug}.log"
     log.unlink(missing_ok=True)
+    server_name = "granian" if variant["worker_class"] == "granian" else "gunicorn"
     print(
-        f"checkin: {variant['name']}: gunicorn {variant['app']}, {variant['worker_class']}, "
+        f"checkin: {variant['name']}: {server_name} {variant['app']}, {variant['worker_class']}, "
         f"{variant['workers']} workers × {variant['threads']} threads on 127.0.0.1:{port}",
         flush=True,
     )
