@@ -30,8 +30,12 @@ class FiguresOut(Schema):
 
 
 class FreshnessOut(Schema):
-    folded_at: datetime.datetime | None
-    pending: int = Field(description="Changes not yet added (figures exact when 0)")
+    folded_at: datetime.datetime | None = Field(description="When the worker last folded")
+    pending: int = Field(description="Changes not yet folded (10001: more than 10,000)")
+    live: bool = Field(
+        description="true: the figures add the pending changes (exact at this moment); "
+        "false (a long queue, during a burst): the folded totals, exact as of folded_at"
+    )
 
 
 class OrgFiguresOut(FiguresOut):
@@ -84,8 +88,8 @@ def org_figures(request: HttpRequest, org_id: int, metrics: str = ""):
     org = _org(request, org_id)
     fresh = selectors.freshness()
     return {
-        **_figures(selectors.headline(org, _shown(metrics))),
-        "freshness": {"folded_at": fresh.folded_at, "pending": fresh.pending},
+        **_figures(selectors.headline(org, _shown(metrics), live=fresh.live)),
+        "freshness": {"folded_at": fresh.folded_at, "pending": fresh.pending, "live": fresh.live},
     }
 
 

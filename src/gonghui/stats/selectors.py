@@ -33,9 +33,12 @@ def stored_name(metric: Metric, bucket: str = "all") -> str:
     return f"{metric.code}@{bucket}" if metric.distinct else metric.code
 
 
-def figures_of(orgs: list[Org], names: list[str]) -> dict[int, dict[str, int]]:
-    """{org id: {stored metric: subtree total}}, exact now (see live_subtree_figures)."""
-    return live_subtree_figures(orgs, names)
+def figures_of(
+    orgs: list[Org], names: list[str], *, live: bool = True
+) -> dict[int, dict[str, int]]:
+    """{org id: {stored metric: subtree total}}: exact now (see live_subtree_figures), or
+    with `live` false the folded totals, exact as of the last fold (`Freshness`)."""
+    return live_subtree_figures(orgs, names, pending=live)
 
 
 @dataclass
@@ -54,9 +57,9 @@ def _with_ratios(row: Row, shown: list[Metric], bucket: str) -> Row:
     return row
 
 
-def headline(org: Org, shown: list[Metric], bucket: str = "all") -> Row:
+def headline(org: Org, shown: list[Metric], bucket: str = "all", *, live: bool = True) -> Row:
     names = _names(shown, bucket)
-    return _with_ratios(Row(org, figures_of([org], names)[org.pk]), shown, bucket)
+    return _with_ratios(Row(org, figures_of([org], names, live=live)[org.pk]), shown, bucket)
 
 
 def _names(shown: list[Metric], bucket: str) -> list[str]:
@@ -73,6 +76,7 @@ def children_rows(
     bucket: str = "all",
     sort: str | None = None,
     descending: bool = True,
+    live: bool = True,
 ) -> list[Row]:
     """The org's visible children with the same figures as the headline, sorted."""
     children = list(
@@ -84,7 +88,7 @@ def children_rows(
         .only("id", "name", "kind", "code", "depth", "parent_id", "status")
     )
     names = _names(shown, bucket)
-    values = figures_of(children, names)
+    values = figures_of(children, names, live=live)
     rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
     if sort:
         by_metric = {m.code: m for m in shown}
@@ -130,14 +134,26 @@ def trend(
     return points
 
 
+# A dashboard adds the changes still pending to the folded totals (exact to the moment)
+# while they are at most this many. A longer queue — a province-wide burst the worker
+# folds every second — would make each read scan it: the dashboard then shows the folded
+# totals, exact as of the last fold, and says so. Its cost stays O(children).
+LIVE_PENDING_LIMIT = 1_000
+
+
 @dataclass(frozen=True)
 class Freshness:
     folded_at: datetime.datetime | None
-    pending: int
+    pending: int  # changes not yet folded (10,001: more than 10,000)
 
     @property
     def exact(self) -> bool:
         return self.pending == 0
+
+    @property
+    def live(self) -> bool:
+        """Whether figures read now add the pending changes (exact to the moment)."""
+        return self.pending <= LIVE_PENDING_LIMIT
 
 
 def freshness() -> Freshness:
@@ -147,10 +163,13 @@ def freshness() -> Freshness:
     return Freshness(folded_at=state.folded_at if state else None, pending=pending)
 
 
-def live_subtree_figures(orgs: list[Org], metrics: list[str]) -> dict[int, dict[str, int]]:
+def live_subtree_figures(
+    orgs: list[Org], metrics: list[str], *, pending: bool = True
+) -> dict[int, dict[str, int]]:
     """Exact subtree totals right now: the folded totals plus the changes still waiting
     to be folded, read in one statement (one snapshot, so a fold running at the same
-    moment is counted exactly once). Costs O(orgs x metrics + pending changes)."""
+    moment is counted exactly once). Costs O(orgs x metrics + pending changes). With
+    `pending` false, the folded totals alone: O(orgs x metrics)."""
     figures = {o.pk: dict.fromkeys(metrics, 0) for o in orgs}
     if not orgs or not metrics:
         return figures
@@ -163,7 +182,7 @@ def live_subtree_figures(orgs: list[Org], metrics: list[str]) -> dict[int, dict[
         f"WHERE metric IN ({marks}) AND org_id IN ({', '.join(['%s'] * len(orgs))})"
     ]
     params: list[Any] = [*metrics, *figures]
-    for depth, ids in by_depth.items():
+    for depth, ids in by_depth.items() if pending else ():
         col = ancestor_field(depth)
         parts.append(
             f'SELECT o."{col}" AS k, f.metric AS m, f.delta AS v '

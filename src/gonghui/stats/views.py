@@ -42,14 +42,24 @@ def _params(request: HttpRequest) -> dict:
 def dashboard(request: HttpRequest, org_id: int) -> HttpResponse:
     org = get_in_scope_or_404(Org.objects.all(), request.user, Perm.ORG_VIEW, pk=org_id)
     p = _params(request)
+    fresh = selectors.freshness()
     rows = selectors.children_rows(
-        org, request.user, p["shown"], sort=p["sort"], descending=p["descending"]
+        org,
+        request.user,
+        p["shown"],
+        sort=p["sort"],
+        descending=p["descending"],
+        live=fresh.live,
     )
     focus = p["focus"]
     chart = {}
     if focus is not None:
         name = selectors.stored_name(focus)
-        focus_values = selectors.figures_of([r.org for r in rows], [name])
+        focus_values = (
+            {r.org.pk: r.values for r in rows}
+            if all(name in r.values for r in rows)
+            else selectors.figures_of([r.org for r in rows], [name], live=fresh.live)
+        )
         ranked = sorted(rows, key=lambda r: focus_values[r.org.pk][name], reverse=True)[:15]
         points = selectors.trend(org, focus, days=p["days"])
         chart = {
@@ -67,9 +77,9 @@ def dashboard(request: HttpRequest, org_id: int) -> HttpResponse:
     context = {
         "org": org,
         "trail": org_selectors.breadcrumb(org),
-        "headline": selectors.headline(org, p["shown"]),
+        "headline": selectors.headline(org, p["shown"], live=fresh.live),
         "rows": rows,
-        "freshness": selectors.freshness(),
+        "freshness": fresh,
         "chart": chart,
         "trend_choices": TREND_CHOICES,
         **p,

@@ -10,8 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from conftest import make_id_number
 from gonghui.accounts.services import issue_api_token
 from gonghui.core import jobs
+from gonghui.orgs import services as org_services
+from gonghui.orgs.scoping import SYSTEM
 from gonghui.stats import selectors
 from gonghui.stats import services as stats
 from gonghui.stats.models import FactDelta, SubtreeCount
@@ -56,6 +59,47 @@ def test_dashboard_says_when_figures_are_still_being_added(tree):
     )
     assert response.context["freshness"].pending == FactDelta.objects.count() > 0
     assert not response.context["freshness"].exact
+
+
+def test_a_long_queue_shows_the_folded_totals_and_says_so(tree, monkeypatch):
+    """While the worker folds a burst (more pending changes than LIVE_PENDING_LIMIT), the
+    dashboard reads the folded totals, exact as of the last fold, without scanning the
+    queue, and says so; once folded — or while the queue is short — it is exact now."""
+    stats.fold_pending()
+    client = client_for(tree.users["province_admin"])
+    url = reverse("dashboard", args=[tree.province.pk])
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {issue_api_token(user=tree.users['province_admin'])}")
+    for n in range(3):  # three members join 成都's union: three pending changes or more
+        org_services.register_member(
+            actor=SYSTEM,
+            unit=tree.cd_union,
+            name=f"新会员{n}",
+            id_number=make_id_number(seq=200 + n),
+        )
+    pending = FactDelta.objects.count()
+    assert pending >= 3
+    monkeypatch.setattr(selectors, "LIVE_PENDING_LIMIT", pending - 1)
+    folded = client.get(url)
+    assert folded.context["freshness"].live is False
+    assert folded.context["headline"].values["members"] == 4  # as of the last fold
+    rows = {r.org.name: r.values["members"] for r in folded.context["rows"]}
+    assert rows["成都市总工会"] == 3
+    assert "大量变化正在汇入，每秒汇总一次" in folded.content.decode()
+    body = api.get(f"/api/stats/orgs/{tree.chengdu.pk}").json()
+    assert body["values"]["members"] == 3 and body["freshness"]["live"] is False
+
+    monkeypatch.setattr(selectors, "LIVE_PENDING_LIMIT", pending)
+    live = client.get(url)
+    assert live.context["freshness"].live is True
+    assert live.context["headline"].values["members"] == 7  # the pending ones added
+    assert "数据为实时准确数据" in live.content.decode()
+    assert api.get(f"/api/stats/orgs/{tree.chengdu.pk}").json()["values"]["members"] == 6
+
+    monkeypatch.setattr(selectors, "LIVE_PENDING_LIMIT", 0)
+    stats.fold_pending()
+    after = client.get(url)
+    assert after.context["freshness"].live is True
+    assert after.context["headline"].values["members"] == 7
 
 
 def test_dashboard_reads_a_fixed_number_of_queries(tree, django_assert_max_num_queries):
