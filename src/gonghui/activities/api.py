@@ -820,13 +820,13 @@ def self_check_in(
     return Answer(200, checkin_out(result))
 
 
-@lane.route("POST", r"/api/activities/(\d+)/check-in", {"code": str, "token": str})
-def lane_check_in(api_key: str, ids: tuple[int, ...], body: dict[str, Any]) -> Answer | None:
+@lane.route("POST", r"/api/activities/(\d+)/check-in", CheckInIn)
+def lane_check_in(api_key: str, ids: tuple[int, ...], payload: CheckInIn) -> Answer | None:
     """The view's worker check-in, its bearer token read with the activity and the
     worker's member record in one statement."""
-    code, token = body.get("code"), body.get("token")
-    if not (code or token):
-        return None  # the view's "missing" answer
+    code, token = payload.code, payload.token
+    if payload.member_ids is not None or not (code or token):
+        return None  # the cadre's roster, or the view's "missing" answer
     found = services.read_for_api_check_in(api_key, ids[0], by_code=not token)
     if found is None:
         return None  # no active user holds this token: Django's answer (401 or 403)

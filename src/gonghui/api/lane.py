@@ -18,10 +18,10 @@ given it:
 - the same JSON (ninja's encoder) and the same response headers as the full stack
   (security middleware, X-Frame-Options, Content-Language, Vary) — tests compare both.
 
-Anything it does not recognise — another method or path, no bearer token, a body that is
-not a JSON object of the route's fields, an unknown token — goes to Django unchanged (the
-body put back), so every error answer stays Django's and ninja's. A route's handler may
-also hand a request on, but only before it has written anything.
+Anything it does not recognise — another method or path, no bearer token, a body that
+does not validate against the route's ninja schema, an unknown token — goes to Django
+unchanged (the body put back), so every error answer stays Django's and ninja's. A
+route's handler may also hand a request on, but only before it has written anything.
 
 `GONGHUI_API_LANE=0` turns it off (every request then takes the full stack).
 """
@@ -41,6 +41,8 @@ from django.conf import settings
 from django.core import signals
 from django.utils import timezone, translation
 from ninja.responses import NinjaJSONEncoder
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from gonghui.accounts.models import ApiToken
 from gonghui.accounts.services import record_token_use
@@ -58,28 +60,32 @@ class Answer:
     body: Any  # JSON-serialisable (ninja's encoder: datetimes as ISO 8601)
 
 
-# A route's handler: (the bearer token as sent, the path's captured ids, the JSON body) →
-# the answer, or None to hand the request to Django (only before writing anything; an
-# unknown token is handed on, for Django's answer).
-Handler = Callable[[Any, tuple[int, ...], dict[str, Any]], Answer | None]
+# A route's handler: (the bearer token as sent, the path's captured ids, the body as the
+# route's schema, or None for a route without one) → the answer, or None to hand the
+# request to Django (only before writing anything; an unknown token is handed on, for
+# Django's answer).
+Handler = Callable[[str, tuple[int, ...], Any], Answer | None]
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     path: re.Pattern[str]  # on PATH_INFO; its groups are ids (digits)
-    fields: dict[str, type]  # the JSON object's allowed fields and their types
+    schema: type[BaseModel] | None  # the view's payload schema (None: the body is ignored)
     handler: Handler
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, path: str, fields: dict[str, type]) -> Callable[[Handler], Handler]:
-    """Serve `method path` (a regular expression on PATH_INFO) in the lane."""
+def route(
+    method: str, path: str, schema: type[BaseModel] | None = None
+) -> Callable[[Handler], Handler]:
+    """Serve `method path` (a regular expression on PATH_INFO) in the lane, its JSON body
+    validated by `schema` (the ninja view's payload schema) as ninja would."""
 
     def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, re.compile(path), fields, handler))
+        ROUTES.append(Route(method, re.compile(path), schema, handler))
         return handler
 
     return register
@@ -90,12 +96,25 @@ def token_used(token: ApiToken) -> None:
     record_token_use(token, timezone.now())
 
 
-def _body_fits(body: Any, fields: dict[str, type]) -> bool:
-    return (
-        isinstance(body, dict)
-        and bool(body)
-        and all(k in fields and isinstance(v, fields[k]) for k, v in body.items())
-    )
+_INVALID = object()
+
+
+def _payload(raw: bytes, content_type: str, schema: type[BaseModel] | None) -> Any:
+    """The body as `schema`, or _INVALID for ninja to answer."""
+    if schema is None:
+        return None
+    if content_type != "application/json":
+        return _INVALID
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _INVALID
+    if not isinstance(body, dict):
+        return _INVALID
+    try:
+        return schema.model_validate(body)
+    except PydanticValidationError:
+        return _INVALID
 
 
 def _headers(content_length: int, language: str) -> list[tuple[str, str]]:
@@ -171,19 +190,16 @@ class LaneApplication:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, key = auth.partition(" ")
         content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
-        if scheme.lower() != "bearer" or not key.strip() or content_type != "application/json":
+        if scheme.lower() != "bearer" or not key.strip():
             return None, ""
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return None, ""
-        if not _body_fits(body, lane_route.fields):
+        payload = _payload(raw, content_type, lane_route.schema)
+        if payload is _INVALID:
             return None, ""
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
             language = language_of(_cookie(environ, settings.LANGUAGE_COOKIE_NAME))
             with translation.override(language), client_ip(environ.get("REMOTE_ADDR") or None):
-                return lane_route.handler(key.strip(), ids, body), language
+                return lane_route.handler(key.strip(), ids, payload), language
         except Exception:
             signals.got_request_exception.send(sender=self.__class__, request=None)
             logger.exception("Internal Server Error: %s", environ.get("PATH_INFO"))

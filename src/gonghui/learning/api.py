@@ -30,6 +30,9 @@ from django.utils.translation import ngettext
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from gonghui.accounts.selectors import api_token_of
+from gonghui.api import lane
+from gonghui.api.lane import Answer
 from gonghui.learning import selectors, services
 from gonghui.learning.models import (
     Attempt,
@@ -1279,7 +1282,13 @@ def attempt_start(request: HttpRequest, quiz_id: int):
     answers. 200 with the open attempt when you start again (resume). Refusals:
     `not_in_audience`, `not_open_yet`, `closed`, `no_member` (422), `not_published`,
     `no_attempts_left`, `bank_too_small` (409)."""
-    user = request.user
+    answer = start_answer(request.user, quiz_id)
+    return Status(answer.status, answer.body)
+
+
+def start_answer(user: Any, quiz_id: int) -> Answer:
+    """The answer of the view above, also served in the API's fast lane (a province-wide
+    contest starts at one moment). Http404 when the quiz is missing or not for the user."""
     # The audience units come from the service's per-process cache (a quiz's audience
     # never changes), not from a read per start.
     quiz = Quiz.objects.select_related("org").filter(pk=quiz_id).first()
@@ -1291,9 +1300,14 @@ def attempt_start(request: HttpRequest, quiz_id: int):
     except services.LearningRefused as refused:
         if not _quiz_visible(user, quiz):
             raise Http404 from refused
-        return refusal(refused.code, refused.message)
+        return _refusal_answer(refused)
     # A new attempt starts now; a resumed one started before.
-    return Status(201 if attempt.started_at == now else 200, start_out(attempt))
+    return Answer(201 if attempt.started_at == now else 200, start_out(attempt))
+
+
+def _refusal_answer(refused: services.LearningRefused) -> Answer:
+    status = refusal(refused.code, refused.message)
+    return Answer(status.status_code, RefusalOut.model_validate(status.value).model_dump())
 
 
 @quizzes_router.put(
@@ -1330,13 +1344,53 @@ def attempt_submit(request: HttpRequest, attempt_id: int, payload: AnswersIn):
     those saved before. Submitting again answers the first result; after the time limit
     the attempt is scored with what was saved (`status` timed_out). Refusals:
     `unknown_question`, `bad_answer` (422)."""
+    answer = submit_answer(request.user, attempt_id, payload.answers)
+    return Status(answer.status, answer.body)
+
+
+def submit_answer(user: Any, attempt_id: int, answers: dict[str, Any]) -> Answer:
+    """The answer of the view above, also served in the API's fast lane. Http404 when the
+    attempt is missing or not the user's."""
     try:
-        attempt = services.submit_attempt(request.user, Attempt(pk=attempt_id), payload.answers)
+        attempt = services.submit_attempt(user, Attempt(pk=attempt_id), answers)
     except (Attempt.DoesNotExist, PermissionDenied) as exc:
         raise Http404 from exc
     except services.LearningRefused as refused:
-        return refusal(refused.code, refused.message)
-    return result_out(attempt)
+        return _refusal_answer(refused)
+    return Answer(200, result_out(attempt))
+
+
+def _as_token_user(api_key: str) -> Any:
+    """The active user of the bearer token `api_key` (its use recorded), or None."""
+    token = api_token_of(api_key)
+    if token is None:
+        return None
+    lane.token_used(token)
+    return token.user
+
+
+@lane.route("POST", r"/api/quizzes/(\d+)/attempts")
+def lane_start(api_key: str, ids: tuple[int, ...], payload: None) -> Answer | None:
+    """A contestant's start, in the API's fast lane."""
+    user = _as_token_user(api_key)
+    if user is None:
+        return None  # Django's answer (401 or 403)
+    try:
+        return start_answer(user, ids[0])
+    except Http404:
+        return Answer(404, {"detail": "Not Found"})
+
+
+@lane.route("POST", r"/api/quizzes/attempts/(\d+)/submit", AnswersIn)
+def lane_submit(api_key: str, ids: tuple[int, ...], payload: AnswersIn) -> Answer | None:
+    """A contestant's submit, in the API's fast lane."""
+    user = _as_token_user(api_key)
+    if user is None:
+        return None
+    try:
+        return submit_answer(user, ids[0], payload.answers)
+    except Http404:
+        return Answer(404, {"detail": "Not Found"})
 
 
 @quizzes_router.get("/attempts/{attempt_id}", response=AttemptOut, summary="An attempt")

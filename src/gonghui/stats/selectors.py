@@ -184,11 +184,16 @@ def live_subtree_figures(
     params: list[Any] = [*metrics, *figures]
     for depth, ids in by_depth.items() if pending else ():
         col = ancestor_field(depth)
+        # The pending changes summed by org first, then each org's ancestor looked up by
+        # its key (a scalar subquery: one index probe per org with changes). A join would
+        # let the planner, misled by the queue's size at its last ANALYZE (a burst's
+        # backlog, folded since), read a city's whole subtree of orgs instead.
         parts.append(
-            f'SELECT o."{col}" AS k, f.metric AS m, f.delta AS v '
-            f'FROM "{FactDelta._meta.db_table}" f JOIN "{Org._meta.db_table}" o '
-            f"ON o.id = f.org_id WHERE f.metric IN ({marks}) "
-            f'AND o."{col}" IN ({", ".join(["%s"] * len(ids))})'
+            f'SELECT k, m, v FROM (SELECT (SELECT o."{col}" FROM "{Org._meta.db_table}" o '
+            f"WHERE o.id = g.org_id) AS k, g.metric AS m, g.v AS v FROM (SELECT org_id, "
+            f'metric, SUM(delta) AS v FROM "{FactDelta._meta.db_table}" '
+            f"WHERE metric IN ({marks}) GROUP BY org_id, metric) g) p "
+            f"WHERE k IN ({', '.join(['%s'] * len(ids))})"
         )
         params += [*metrics, *ids]
     sql = f"SELECT k, m, SUM(v) FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, m"
@@ -222,13 +227,14 @@ def period_total(org: Org, metric: Metric, *, start: datetime.date, end: datetim
             f'WHERE o."{col}" = %s AND c.metric = %s AND c.day >= %s AND c.day <= %s'
         )
         folded_params = [org.pk, name, start, end]
+    # As in live_subtree_figures: each org with pending changes probed by its key.
     pending_sql = (
-        f'SELECT f.delta FROM "{FactDelta._meta.db_table}" f '
-        f'JOIN "{Org._meta.db_table}" o ON o.id = f.org_id '
-        f'WHERE o."{col}" = %s AND f.metric = %s AND f.day >= %s AND f.day <= %s'
+        f'SELECT g.v FROM (SELECT org_id, SUM(delta) AS v FROM "{FactDelta._meta.db_table}" '
+        "WHERE metric = %s AND day >= %s AND day <= %s GROUP BY org_id) g "
+        f'WHERE (SELECT o."{col}" FROM "{Org._meta.db_table}" o WHERE o.id = g.org_id) = %s'
     )
     sql = f"SELECT SUM(value) FROM ({folded_sql} UNION ALL {pending_sql}) t"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*folded_params, org.pk, name, start, end])
+        cursor.execute(sql, [*folded_params, name, start, end, org.pk])
         row = cursor.fetchone()
     return int(row[0] or 0)

@@ -20,6 +20,7 @@ from openpyxl import Workbook
 
 from conftest import PASSWORD
 from gonghui.accounts.services import issue_api_token
+from gonghui.api.testing import call_wsgi
 from gonghui.audit.models import AuditEntry
 from gonghui.learning import services
 from gonghui.learning.models import (
@@ -42,6 +43,7 @@ from gonghui.learning.models import (
 from gonghui.orgs.models import Member
 from gonghui.orgs.scoping import SYSTEM
 from gonghui.stats import services as stats
+from gonghui.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
@@ -50,16 +52,29 @@ SECRET = "秘密解析"  # every question's explanation: it must not leak before
 
 
 class Api:
-    """A client that sends one user's bearer token with every request."""
+    """A client that sends one user's bearer token with every request: through Django's
+    test client, or (`wsgi=True`) to the production WSGI application as a server does,
+    where the API's fast lane serves a contestant's start and submit."""
 
-    def __init__(self, user: Any = None, token: str | None = None) -> None:
+    def __init__(self, user: Any = None, token: str | None = None, *, wsgi: bool = False) -> None:
         self.client = Client()
         self.headers = {"Authorization": f"Bearer {token or issue_api_token(user=user)}"}
+        self.wsgi = wsgi
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        if self.wsgi and not params:
+            return call_wsgi(application, "GET", url, headers=self.headers)
         return self.client.get(url, params or {}, headers=self.headers)
 
     def _send(self, method: str, url: str, body: Any) -> Any:
+        if self.wsgi:
+            return call_wsgi(
+                application,
+                method.upper(),
+                url,
+                body=json.dumps(body if body is not None else {}).encode(),
+                headers=self.headers,
+            )
         return getattr(self.client, method)(
             url,
             json.dumps(body if body is not None else {}),
@@ -83,6 +98,18 @@ class Api:
 @pytest.fixture
 def as_user(tree):
     return lambda username: Api(tree.users[username])
+
+
+@pytest.fixture(params=["test client", "wsgi"])
+def as_phone(request, tree):
+    """A contestant's phone: through Django's test client, and through the production WSGI
+    application (the API's fast lane), which must answer alike."""
+    return lambda username: Api(tree.users[username], wsgi=request.param == "wsgi")
+
+
+@pytest.fixture(params=["test client", "wsgi"])
+def through_wsgi(request) -> bool:
+    return request.param == "wsgi"
 
 
 def refused(response: Any, status: int, code: str) -> None:
@@ -177,7 +204,7 @@ def state() -> list[Any]:
 # --- a worker takes a quiz -----------------------------------------------------------------
 
 
-def test_worker_takes_a_quiz_with_a_bearer_token(tree, client):
+def test_worker_takes_a_quiz_with_a_bearer_token(tree, client, through_wsgi):
     bank(tree)
     q = quiz(tree, count=5, pass_mark=60)
     obtained = client.post(
@@ -186,7 +213,7 @@ def test_worker_takes_a_quiz_with_a_bearer_token(tree, client):
         content_type="application/json",
     )
     assert obtained.status_code == 200
-    worker = Api(token=obtained.json()["token"])
+    worker = Api(token=obtained.json()["token"], wsgi=through_wsgi)
 
     listed = worker.get("/api/quizzes/for-me").json()
     assert listed["count"] == 1
@@ -307,10 +334,10 @@ def leaked(value: Any) -> list[str]:
     return found
 
 
-def test_a_second_submission_returns_the_first_result(tree, as_user):
+def test_a_second_submission_returns_the_first_result(tree, as_phone):
     bank(tree)
     q = quiz(tree, count=5)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     attempt_id = worker.post(f"/api/quizzes/{q.pk}/attempts").json()["attempt_id"]
     first = worker.post(
         f"/api/quizzes/attempts/{attempt_id}/submit", {"answers": wrong_answers(attempt_id)}
@@ -347,10 +374,10 @@ def test_a_second_submission_returns_the_first_result(tree, as_user):
         ({"0": [0], "7": [1]}, "unknown_question"),  # nothing of it is saved
     ],
 )
-def test_tampered_answers_are_refused(tree, as_user, answers, code):
+def test_tampered_answers_are_refused(tree, as_phone, answers, code):
     bank(tree)
     q = quiz(tree, count=5)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     attempt_id = worker.post(f"/api/quizzes/{q.pk}/attempts").json()["attempt_id"]
     before = state()
     refused(
@@ -363,10 +390,10 @@ def test_tampered_answers_are_refused(tree, as_user, answers, code):
     assert Attempt.objects.get(pk=attempt_id).status == AttemptStatus.IN_PROGRESS
 
 
-def test_a_late_attempt_is_scored_with_what_was_saved(tree, as_user):
+def test_a_late_attempt_is_scored_with_what_was_saved(tree, as_phone):
     bank(tree)
     q = quiz(tree, count=5, time_limit_seconds=60)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     attempt_id = worker.post(f"/api/quizzes/{q.pk}/attempts").json()["attempt_id"]
     right = right_answers(attempt_id)
     worker.put(f"/api/quizzes/attempts/{attempt_id}/answers", {"answers": {"0": right["0"]}})
@@ -384,19 +411,19 @@ def test_a_late_attempt_is_scored_with_what_was_saved(tree, as_user):
     assert late.json()["correct"] == 1  # only what was saved in time
 
 
-def test_an_abandoned_attempt_is_scored_when_read(tree, as_user):
+def test_an_abandoned_attempt_is_scored_when_read(tree, as_phone):
     bank(tree)
     q = quiz(tree, count=5, time_limit_seconds=60)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     attempt_id = worker.post(f"/api/quizzes/{q.pk}/attempts").json()["attempt_id"]
     Attempt.objects.filter(pk=attempt_id).update(deadline=timezone.now() - 5 * MINUTE)
     shown = worker.get(f"/api/quizzes/attempts/{attempt_id}").json()
     assert (shown["status"], shown["score"]) == ("timed_out", 0)
 
 
-def test_quiz_refusals(tree, as_user):
+def test_quiz_refusals(tree, as_phone):
     bank(tree)
-    worker = as_user("worker")
+    worker = as_phone("worker")
     now = timezone.now()
     later = quiz(tree, opens_at=now + datetime.timedelta(hours=1), title="明天的竞答")
     refused(worker.post(f"/api/quizzes/{later.pk}/attempts"), 422, "not_open_yet")
@@ -411,7 +438,7 @@ def test_quiz_refusals(tree, as_user):
     assert worker.post(f"/api/quizzes/{draft.pk}/attempts").status_code == 404
     assert worker.get(f"/api/quizzes/{draft.pk}").status_code == 404
     # A cadre in scope without a member record; then with one outside the audience.
-    admin = as_user("chengdu_admin")
+    admin = as_phone("chengdu_admin")
     open_quiz = quiz(tree, title="开放的竞答")
     refused(admin.post(f"/api/quizzes/{open_quiz.pk}/attempts"), 422, "no_member")
     Member.objects.filter(pk=tree.cd_member2.pk).update(user=tree.users["chengdu_admin"])
