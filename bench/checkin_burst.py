@@ -21,7 +21,7 @@ gthread:5x4):
 
 CPU of the load generator (its own process), of the gunicorn processes and of the
 PostgreSQL backends is measured per phase, and the machine's busy share. Afterwards the
-check-in's cost is taken apart in one process (Django's test client, the same views):
+check-in's cost is taken apart in one process (the production WSGI application, the same views):
 queries per check-in (CaptureQueriesContext) and the time in the database against the
 time in Python. Then the stats fold runs and `rebuild(check=True)` must find nothing.
 

@@ -31,7 +31,8 @@ DEBUG off, PostgreSQL), while a cadre of the root reads the leaderboards.
    the readers and the load generator is taken over the load, and the pending figure
    changes every 2 s. When the server's autovacuum is off (it is on this machine),
    `VACUUM (ANALYZE)` of the written tables every `--vacuum-every` seconds stands in;
-5. the analysis (a child, Django's test client, the same views): statements per start,
+5. the analysis (a child: starts and submits through the production WSGI application
+   and its fast lane, the boards through Django's test client): statements per start,
    resume, submit (passed, failed, again), leaderboard (members, units) and healthz
    (CaptureQueriesContext), CPU per call (app and its PostgreSQL backend), time inside
    statements by kind, cProfile by library; then `stats.services.fold_pending()` and
@@ -48,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import random
@@ -880,7 +882,7 @@ def report(data: dict[str, Any]) -> None:
         )
     q = a["queries"]
     table(
-        f"contest: one call in one process (Django test client, {a['cost']['start']['calls']} "
+        f"contest: one call in one process (the WSGI application, {a['cost']['start']['calls']} "
         "calls each): statements, wall, CPU, time inside statements",
         ["call", "statements", "wall ms", "app CPU ms", "PG CPU ms", "in statements ms",
          f"max/s on {cores} cores"],
@@ -1494,21 +1496,36 @@ def analyse_main(opts: argparse.Namespace) -> None:
     client = Client()
     rng = random.Random(5)
 
+    from gonghui.wsgi import application
+
+    def served(path: str, token: str, body: Any) -> tuple[int, bytes]:
+        # The production WSGI application, as the server calls it (the API's fast lane).
+        raw = json.dumps(body).encode() if body is not None else b""
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "CONTENT_LENGTH": str(len(raw)),
+            "CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(raw),
+        }
+        status: list[str] = []
+        out = b"".join(application(environ, lambda s, h: status.append(s)))
+        return int(status[0].split()[0]), out
+
     def start(token: str, expect: int = 201) -> dict[str, Any]:
-        r = client.post(f"/api/quizzes/{quiz_id}/attempts", HTTP_AUTHORIZATION=f"Bearer {token}")
-        assert r.status_code == expect, (r.status_code, r.content[:300])
-        return r.json()
+        code, out = served(f"/api/quizzes/{quiz_id}/attempts", token, None)
+        assert code == expect, (code, out[:300])
+        return json.loads(out)
 
     def submit(token: str, attempt: dict[str, Any], skill: float) -> dict[str, Any]:
         answers = answers_for(attempt["questions"], bank, skill, rng, 0.05 if skill < 1 else 0)
-        r = client.post(
-            f"/api/quizzes/attempts/{attempt['attempt_id']}/submit",
-            {"answers": answers},
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {token}",
+        code, out = served(
+            f"/api/quizzes/attempts/{attempt['attempt_id']}/submit", token, {"answers": answers}
         )
-        assert r.status_code == 200, (r.status_code, r.content[:300])
-        return r.json()
+        assert code == 200, (code, out[:300])
+        return json.loads(out)
 
     def board(kind: str) -> Any:
         r = client.get("/api/points/leaderboard", {"org_id": root, "kind": kind}, **cadre)

@@ -307,19 +307,6 @@ WHERE e.activity_id = v.activity AND e.member_id = v.member
 """  # noqa: S608 (table names from our models only; every value is a parameter)
 
 
-@functools.lru_cache(maxsize=4096)
-def array_literal(values: tuple[str | int, ...]) -> str:
-    """A PostgreSQL array literal ('{"a","b"}') of `values`, for a `%s::text[]` or
-    `::bigint[]` parameter. A check-in's eleven arrays are nearly the same for every
-    member of a crowd (metric and bucket names, the unit chain): rendered once and sent
-    as one string each, not adapted element by element on every request."""
-    quoted = (
-        str(v) if isinstance(v, int) else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for v in values
-    )
-    return "{" + ",".join(quoted) + "}"
-
-
 def write_check_in(w: CheckInWrite) -> CheckInRow | None:
     """Write the check-in; its row (new or existing), or None when the row exists but was
     committed by a concurrent transaction after this statement began (read it again)."""
@@ -353,7 +340,7 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         "audit_org": w.audit.org_id,
         "summary": w.audit.summary,
         "ip": w.audit.ip_address,
-        **{name: array_literal(values) for name, values in arrays.items()},
+        **{name: rows.array_literal(values) for name, values in arrays.items()},
     }
     with connection.cursor() as cursor:
         cursor.execute(_sql(), params)

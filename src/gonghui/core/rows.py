@@ -112,3 +112,25 @@ def link(instance: Any, field_name: str, related: Any) -> None:
     """Fill the cache `select_related(field_name)` would: `instance.<field>` reads no row."""
     if instance is not None:
         instance._meta.get_field(field_name).set_cached_value(instance, related)
+
+
+@functools.lru_cache(maxsize=4096)
+def array_literal(values: tuple[str | int, ...]) -> str:
+    """A PostgreSQL array literal ('{"a","b"}') of `values`, for a `%s::text[]` or
+    `::bigint[]` parameter. The arrays of the hottest statements repeat (a check-in's
+    metric and bucket names, a dashboard's metrics): rendered once and sent as one string
+    each, not adapted element by element on every request."""
+    quoted = (
+        str(v) if isinstance(v, int) else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
+def one_of(column: str, values: Sequence[str | int], cast: str) -> tuple[str, list[Any]]:
+    """`column` is one of `values`: (SQL, params). On PostgreSQL one array parameter
+    (`= ANY(%s::<cast>[])`), so the statement's text is the same for any number of values
+    (psycopg caches its parsing, PostgreSQL its plan); elsewhere an IN list."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::{cast}[])", [array_literal(tuple(values))]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from gonghui.core import rows
 from gonghui.orgs.models import Org, OrgStatus, ancestor_field
 from gonghui.orgs.scoping import Perm
 from gonghui.stats.models import (
@@ -176,14 +177,18 @@ def live_subtree_figures(
     by_depth: dict[int, list[int]] = defaultdict(list)
     for org in orgs:
         by_depth[org.depth].append(org.pk)
-    marks = ", ".join(["%s"] * len(metrics))
+    # Metrics and orgs as one array parameter each on PostgreSQL: the statement's text
+    # depends only on the depths read, so its parsing and plan are reused.
+    is_metric, metric_params = rows.one_of("metric", metrics, "text")
+    is_org, org_params = rows.one_of("org_id", list(figures), "bigint")
     parts = [
         f'SELECT org_id AS k, metric AS m, value AS v FROM "{SubtreeCount._meta.db_table}" '
-        f"WHERE metric IN ({marks}) AND org_id IN ({', '.join(['%s'] * len(orgs))})"
+        f"WHERE {is_metric} AND {is_org}"
     ]
-    params: list[Any] = [*metrics, *figures]
-    for depth, ids in by_depth.items() if pending else ():
+    params: list[Any] = [*metric_params, *org_params]
+    for depth, ids in sorted(by_depth.items()) if pending else ():
         col = ancestor_field(depth)
+        is_key, key_params = rows.one_of("k", ids, "bigint")
         # The pending changes summed by org first, then each org's ancestor looked up by
         # its key (a scalar subquery: one index probe per org with changes). A join would
         # let the planner, misled by the queue's size at its last ANALYZE (a burst's
@@ -192,10 +197,9 @@ def live_subtree_figures(
             f'SELECT k, m, v FROM (SELECT (SELECT o."{col}" FROM "{Org._meta.db_table}" o '
             f"WHERE o.id = g.org_id) AS k, g.metric AS m, g.v AS v FROM (SELECT org_id, "
             f'metric, SUM(delta) AS v FROM "{FactDelta._meta.db_table}" '
-            f"WHERE metric IN ({marks}) GROUP BY org_id, metric) g) p "
-            f"WHERE k IN ({', '.join(['%s'] * len(ids))})"
+            f"WHERE {is_metric} GROUP BY org_id, metric) g) p WHERE {is_key}"
         )
-        params += [*metrics, *ids]
+        params += [*metric_params, *key_params]
     sql = f"SELECT k, m, SUM(v) FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, m"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -209,15 +209,17 @@ def test_array_literals_read_back_as_the_arrays(db):
     backslashes, commas and braces included."""
     from django.db import connection
 
+    from gonghui.core import rows
+
     texts = ("activities.reached@all", 'a "quoted", {braced}', "back\\slash", "", "NULL")
     numbers = (1, 22, 333_000_000_000)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT %s::text[], %s::bigint[], %s::text[]",
             [
-                checkin_sql.array_literal(texts),
-                checkin_sql.array_literal(numbers),
-                checkin_sql.array_literal(()),
+                rows.array_literal(texts),
+                rows.array_literal(numbers),
+                rows.array_literal(()),
             ],
         )
         got_texts, got_numbers, got_empty = cursor.fetchone()
