@@ -150,7 +150,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--contest-server",
         default="gthread:3x4",
-        help="gunicorn set-up: CLASS:WORKERS[xTHREADS] (as checkin's --variants)",
+        help="server set-up: CLASS:WORKERS[xTHREADS], CLASS a gunicorn worker class or granian "
+        "(as checkin's --variants)",
     )
     group.add_argument(
         "--contest-concurrency", type=int, default=32, help="members in flight at once"
@@ -410,7 +411,8 @@ def run_contest(
     log = VAR_DIR / f"gunicorn-contest-{slug}.log"
     log.unlink(missing_ok=True)
     print(
-        f"contest: gunicorn {variant['app']}, {variant['worker_class']}, "
+        f"contest: {'granian' if variant['worker_class'] == 'granian' else 'gunicorn'} "
+        f"{variant['app']}, {variant['worker_class']}, "
         f"{variant['workers']} workers × {variant['threads']} threads on 127.0.0.1:{port}",
         flush=True,
     )
