@@ -561,16 +561,16 @@ class Run:
         return selectors.metrics(headline_only=True)
 
     def engine_read(self, org: Any) -> dict[int, dict[str, int]]:
-        """(a) what the dashboard reads: how fresh the figures are (the pending queue, up to
-        10,001), the headline and the children table — with the pending changes added
-        while the queue is short (`LIVE_PENDING_LIMIT`), else the folded totals."""
+        """(a) what the dashboard reads (`stats.selectors.dashboard`): how fresh the figures
+        are (the pending queue, up to 10,001), the headline and the children table — with
+        the pending changes added while the queue is short (`LIVE_PENDING_LIMIT`), else
+        the folded totals."""
         from gonghui.stats import selectors
 
         shown = self.shown()
-        fresh = selectors.freshness()
-        self.folded_only_reads += not fresh.live
-        head = selectors.headline(org, shown, live=fresh.live)
-        rows = selectors.children_rows(org, self.admin, shown, live=fresh.live)
+        board = selectors.dashboard(org, self.admin, shown)
+        self.folded_only_reads += not board.freshness.live
+        head, rows = board.headline, board.rows
         names = {selectors.stored_name(m): m.code for m in shown}
         return {
             row.org.pk: {code: row.values[name] for name, code in names.items()}

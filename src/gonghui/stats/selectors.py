@@ -69,6 +69,17 @@ def _names(shown: list[Metric], bucket: str) -> list[str]:
     return names
 
 
+def _visible_children(org: Org, user: Any) -> list[Org]:
+    return list(
+        Org.objects.restrict(user, Perm.ORG_VIEW)
+        .filter(parent=org, status=OrgStatus.ACTIVE)
+        .order_by("kind", "code")
+        # What a figures table shows of a child: the org model is wide (ten ancestor
+        # columns, addresses, contacts), and a province has dozens of children.
+        .only("id", "name", "kind", "code", "depth", "parent_id", "status")
+    )
+
+
 def children_rows(
     org: Org,
     user: Any,
@@ -80,17 +91,43 @@ def children_rows(
     live: bool = True,
 ) -> list[Row]:
     """The org's visible children with the same figures as the headline, sorted."""
-    children = list(
-        Org.objects.restrict(user, Perm.ORG_VIEW)
-        .filter(parent=org, status=OrgStatus.ACTIVE)
-        .order_by("kind", "code")
-        # What a figures table shows of a child: the org model is wide (ten ancestor
-        # columns, addresses, contacts), and a province has dozens of children.
-        .only("id", "name", "kind", "code", "depth", "parent_id", "status")
-    )
-    names = _names(shown, bucket)
-    values = figures_of(children, names, live=live)
+    children = _visible_children(org, user)
+    values = figures_of(children, _names(shown, bucket), live=live)
     rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
+    return _sorted_rows(rows, shown, bucket, sort, descending)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    freshness: Freshness
+    headline: Row  # the org's whole subtree
+    rows: list[Row]  # each visible child's subtree, sorted
+
+
+def dashboard(
+    org: Org,
+    user: Any,
+    shown: list[Metric],
+    *,
+    bucket: str = "all",
+    sort: str | None = None,
+    descending: bool = True,
+) -> Dashboard:
+    """What a dashboard shows, in three statements (and the user's roles, once per
+    request): how fresh the figures are, the children the user may see, and the figures
+    of the org and its children together (one snapshot: the headline and the table
+    agree)."""
+    fresh = freshness()
+    children = _visible_children(org, user)
+    values = figures_of([org, *children], _names(shown, bucket), live=fresh.live)
+    headline = _with_ratios(Row(org, values[org.pk]), shown, bucket)
+    rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
+    return Dashboard(fresh, headline, _sorted_rows(rows, shown, bucket, sort, descending))
+
+
+def _sorted_rows(
+    rows: list[Row], shown: list[Metric], bucket: str, sort: str | None, descending: bool
+) -> list[Row]:
     if sort:
         by_metric = {m.code: m for m in shown}
 
@@ -158,10 +195,17 @@ class Freshness:
 
 
 def freshness() -> Freshness:
-    state = FoldState.objects.filter(pk=1).first()
-    # Counting a short queue is cheap; a long one only needs to be known as "many".
-    pending = FactDelta.objects.all()[:10_001].count()
-    return Freshness(folded_at=state.folded_at if state else None, pending=pending)
+    # One statement. Counting a short queue is cheap; a long one only needs to be known
+    # as "many".
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT (SELECT folded_at FROM "{FoldState._meta.db_table}" WHERE id = 1), '
+            f'(SELECT COUNT(*) FROM (SELECT 1 FROM "{FactDelta._meta.db_table}" LIMIT 10001) q)'
+        )
+        folded_at, pending = cursor.fetchone()
+    return Freshness(
+        folded_at=rows.db_value(FoldState, "folded_at", folded_at), pending=int(pending)
+    )
 
 
 def live_subtree_figures(

@@ -42,15 +42,10 @@ def _params(request: HttpRequest) -> dict:
 def dashboard(request: HttpRequest, org_id: int) -> HttpResponse:
     org = get_in_scope_or_404(Org.objects.all(), request.user, Perm.ORG_VIEW, pk=org_id)
     p = _params(request)
-    fresh = selectors.freshness()
-    rows = selectors.children_rows(
-        org,
-        request.user,
-        p["shown"],
-        sort=p["sort"],
-        descending=p["descending"],
-        live=fresh.live,
+    board = selectors.dashboard(
+        org, request.user, p["shown"], sort=p["sort"], descending=p["descending"]
     )
+    fresh, rows = board.freshness, board.rows
     focus = p["focus"]
     chart = {}
     if focus is not None:
@@ -77,7 +72,7 @@ def dashboard(request: HttpRequest, org_id: int) -> HttpResponse:
     context = {
         "org": org,
         "trail": org_selectors.breadcrumb(org),
-        "headline": selectors.headline(org, p["shown"], live=fresh.live),
+        "headline": board.headline,
         "rows": rows,
         "freshness": fresh,
         "chart": chart,

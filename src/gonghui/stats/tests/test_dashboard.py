@@ -102,6 +102,39 @@ def test_a_long_queue_shows_the_folded_totals_and_says_so(tree, monkeypatch):
     assert after.context["headline"].values["members"] == 7
 
 
+def test_a_dashboards_figures_are_three_statements_and_one_snapshot(tree, monkeypatch):
+    """Freshness, the visible children, and the figures of the org and its children in
+    one statement: the same figures as the headline and the children table read apart."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    shown = selectors.metrics(headline_only=True)
+    admin = tree.users["province_admin"]
+
+    def read() -> selectors.Dashboard:
+        with CaptureQueriesContext(connection) as captured:
+            board = selectors.dashboard(tree.province, admin, shown, sort="members")
+        # Freshness, the visible children, the figures (the roles were read already).
+        assert len(captured.captured_queries) == 3, [
+            q["sql"][:60] for q in captured.captured_queries
+        ]
+        assert board.headline.values["members"] == 4
+        assert board.headline.values == selectors.headline(tree.province, shown).values
+        apart = selectors.children_rows(tree.province, admin, shown, sort="members")
+        assert [(r.org.pk, r.values, r.ratios) for r in board.rows] == [
+            (r.org.pk, r.values, r.ratios) for r in apart
+        ]
+        return board
+
+    selectors.children_rows(tree.province, admin, shown)  # reads the cadre's roles, once
+    live = read()  # the tree's changes are all pending: added to nothing folded yet
+    assert live.freshness.live and live.freshness.pending == FactDelta.objects.count() > 0
+    stats.fold_pending()
+    monkeypatch.setattr(selectors, "LIVE_PENDING_LIMIT", -1)  # the folded totals alone
+    folded = read()
+    assert not folded.freshness.live and folded.freshness.folded_at is not None
+
+
 def test_dashboard_reads_a_fixed_number_of_queries(tree, django_assert_max_num_queries):
     stats.fold_pending()
     client = client_for(tree.users["province_admin"])
