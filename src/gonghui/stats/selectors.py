@@ -244,7 +244,8 @@ def live_subtree_figures(
             f"WHERE {is_metric} GROUP BY org_id, metric) g) p WHERE {is_key}"
         )
         params += [*metric_params, *key_params]
-    sql = f"SELECT k, m, SUM(v) FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, m"
+    # A bigint sum (not numeric): psycopg reads ints faster than Decimals.
+    sql = f"SELECT k, m, CAST(SUM(v) AS BIGINT) FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, m"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for key, metric, value in cursor.fetchall():
