@@ -96,3 +96,70 @@ def test_the_lane_hands_a_bad_submission_to_ninja(tree):
             key,
             {"answers": [1, 2]},
         )
+
+
+def test_the_locked_attempt_read_by_hand_equals_the_orms(tree):
+    """Scoring reads the attempt with its quiz and member by a hand-written statement:
+    the same values as the ORM's read, related rows included, on both databases."""
+    from gonghui.learning import services
+    from gonghui.learning.models import Attempt
+    from gonghui.orgs.models import Member
+
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    full = lane.LaneApplication(django_application)
+    attempt_id = post(full, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
+    ours = services._locked_attempt(attempt_id)
+    orm = Attempt.objects.select_related("quiz", "member").get(pk=attempt_id)
+    for field in Attempt._meta.concrete_fields:
+        assert getattr(ours, field.attname) == getattr(orm, field.attname), field.name
+    for name in services.QUIZ_FIELDS_FOR_SCORING:
+        assert getattr(ours.quiz, name) == getattr(orm.quiz, name), name
+    for name in services.MEMBER_FIELDS:
+        assert getattr(ours.member, name) == getattr(orm.member, name), name
+    assert isinstance(ours.member, Member) and ours.snapshot == orm.snapshot
+    with pytest.raises(Attempt.DoesNotExist):
+        services._locked_attempt(999_999)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scorer_skips_an_attempt_locked_by_another(tree):
+    """On PostgreSQL the hand-written read locks the attempt's row: a second transaction
+    that skips locked rows does not get it until the first ends."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from gonghui.learning import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite locks the whole database, not a row")
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    attempt_id = post(
+        lane.LaneApplication(django_application), f"/api/quizzes/{q.pk}/attempts", key
+    )
+    attempt_id = attempt_id.json()["attempt_id"]
+    seen: list[str] = []
+
+    def other_scorer() -> None:
+        try:
+            with transaction.atomic():
+                services._locked_attempt(attempt_id, skip_locked=True)
+                seen.append("got it")
+        except Attempt.DoesNotExist:
+            seen.append("skipped")
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        services._locked_attempt(attempt_id)
+        thread = threading.Thread(target=other_scorer)
+        thread.start()
+        thread.join()
+    after = threading.Thread(target=other_scorer)
+    after.start()
+    after.join()
+    assert seen == ["skipped", "got it"]
