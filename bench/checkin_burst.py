@@ -1180,6 +1180,24 @@ def load_main(opts: argparse.Namespace) -> None:
 # --- child: the cost of one check-in, taken apart (Django in-process) -----------------
 
 
+def wsgi_post(application: Any, path: str, token: str, body: Any) -> tuple[int, bytes]:
+    """POST `body` (JSON; None: no body) with a bearer token to a WSGI application in this
+    process, as a server calls it: (status, content)."""
+    raw = json.dumps(body).encode() if body is not None else b""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "CONTENT_LENGTH": str(len(raw)),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(raw),
+    }
+    status: list[str] = []
+    out = b"".join(application(environ, lambda s, h: status.append(s)))
+    return int(status[0].split()[0]), out
+
+
 def analyse_main(opts: argparse.Namespace) -> None:
     django_setup(opts.database_url)
     from django.db import connection
@@ -1202,19 +1220,8 @@ def analyse_main(opts: argparse.Namespace) -> None:
 
     def post(token: str, body: dict[str, Any]) -> Any:
         # The production WSGI application, as gunicorn calls it (the API's fast lane).
-        raw = json.dumps(body).encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": url,
-            "CONTENT_LENGTH": str(len(raw)),
-            "CONTENT_TYPE": "application/json",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(raw),
-        }
-        status: list[str] = []
-        out = b"".join(application(environ, lambda s, h: status.append(s)))
-        assert status[0].startswith("200"), out[:300]
+        code, out = wsgi_post(application, url, token, body)
+        assert code == 200, out[:300]
         return json.loads(out)
 
     # Warm up: the first check-in makes the activity held; imports, URL resolver.
@@ -1373,19 +1380,13 @@ def analyse_main(opts: argparse.Namespace) -> None:
     import checkin_lean
 
     def lean_post(token: str) -> dict[str, Any]:
-        body = json.dumps({"code": activity.check_in_code}).encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": f"{checkin_lean.PREFIX}{activity.pk}/check-in",
-            "CONTENT_LENGTH": str(len(body)),
-            "CONTENT_TYPE": "application/json",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(body),
-        }
-        status: list[str] = []
-        out = b"".join(checkin_lean.application(environ, lambda s, h: status.append(s)))
-        assert status[0].startswith("200"), out[:300]
+        code, out = wsgi_post(
+            checkin_lean.application,
+            f"{checkin_lean.PREFIX}{activity.pk}/check-in",
+            token,
+            {"code": activity.check_in_code},
+        )
+        assert code == 200, out[:300]
         return json.loads(out)
 
     lean_batch = members[404 : 404 + 300]

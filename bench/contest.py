@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import random
@@ -79,6 +78,7 @@ from checkin_burst import (
     start_server,
     stop_server,
     summarise_stacks,
+    wsgi_post,
 )
 from common import (
     DB,
@@ -1502,19 +1502,7 @@ def analyse_main(opts: argparse.Namespace) -> None:
 
     def served(path: str, token: str, body: Any) -> tuple[int, bytes]:
         # The production WSGI application, as the server calls it (the API's fast lane).
-        raw = json.dumps(body).encode() if body is not None else b""
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "CONTENT_LENGTH": str(len(raw)),
-            "CONTENT_TYPE": "application/json",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(raw),
-        }
-        status: list[str] = []
-        out = b"".join(application(environ, lambda s, h: status.append(s)))
-        return int(status[0].split()[0]), out
+        return wsgi_post(application, path, token, body)
 
     def start(token: str, expect: int = 201) -> dict[str, Any]:
         code, out = served(f"/api/quizzes/{quiz_id}/attempts", token, None)

@@ -832,10 +832,7 @@ def lane_check_in(api_key: str, ids: tuple[int, ...], payload: CheckInIn) -> Ans
         return None  # no active user holds this token: Django's answer (401 or 403)
     api_token, read = found
     lane.token_used(api_token)
-    try:
-        return self_check_in(api_token.user, ids[0], code=code, token=token, read=read)
-    except Http404:
-        return Answer(404, {"detail": "Not Found"})
+    return self_check_in(api_token.user, ids[0], code=code, token=token, read=read)
 
 
 def _roster(request: HttpRequest, activity_id: int, member_ids: list[int]) -> Any:

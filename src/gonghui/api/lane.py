@@ -39,12 +39,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signals
+from django.http import Http404
 from django.utils import timezone, translation
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from gonghui.accounts.models import ApiToken
+from gonghui.accounts.selectors import api_token_of
 from gonghui.accounts.services import record_token_use
 from gonghui.core.locale import language_of
 from gonghui.core.request_context import client_ip
@@ -63,7 +65,7 @@ class Answer:
 # A route's handler: (the bearer token as sent, the path's captured ids, the body as the
 # route's schema, or None for a route without one) → the answer, or None to hand the
 # request to Django (only before writing anything; an unknown token is handed on, for
-# Django's answer).
+# Django's answer). Http404 raised by a handler answers 404 as ninja does.
 Handler = Callable[[str, tuple[int, ...], Any], Answer | None]
 
 
@@ -94,6 +96,16 @@ def route(
 def token_used(token: ApiToken) -> None:
     """A route's handler found `token` (with its active user): its use is recorded."""
     record_token_use(token, timezone.now())
+
+
+def token_user(api_key: str) -> Any:
+    """The active user of the bearer token `api_key`, its use recorded (as
+    `api.auth.BearerToken` does); None when there is none (Django then answers)."""
+    token = api_token_of(api_key)
+    if token is None:
+        return None
+    token_used(token)
+    return token.user
 
 
 _INVALID = object()
@@ -200,6 +212,8 @@ class LaneApplication:
             language = language_of(_cookie(environ, settings.LANGUAGE_COOKIE_NAME))
             with translation.override(language), client_ip(environ.get("REMOTE_ADDR") or None):
                 return lane_route.handler(key.strip(), ids, payload), language
+        except Http404:  # as ninja answers it
+            return Answer(404, {"detail": "Not Found"}), language
         except Exception:
             signals.got_request_exception.send(sender=self.__class__, request=None)
             logger.exception("Internal Server Error: %s", environ.get("PATH_INFO"))

@@ -30,7 +30,6 @@ from django.utils.translation import ngettext
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from gonghui.accounts.selectors import api_token_of
 from gonghui.api import lane
 from gonghui.api.lane import Answer
 from gonghui.learning import selectors, services
@@ -1360,37 +1359,22 @@ def submit_answer(user: Any, attempt_id: int, answers: dict[str, Any]) -> Answer
     return Answer(200, result_out(attempt))
 
 
-def _as_token_user(api_key: str) -> Any:
-    """The active user of the bearer token `api_key` (its use recorded), or None."""
-    token = api_token_of(api_key)
-    if token is None:
-        return None
-    lane.token_used(token)
-    return token.user
-
-
 @lane.route("POST", r"/api/quizzes/(\d+)/attempts")
 def lane_start(api_key: str, ids: tuple[int, ...], payload: None) -> Answer | None:
     """A contestant's start, in the API's fast lane."""
-    user = _as_token_user(api_key)
+    user = lane.token_user(api_key)
     if user is None:
         return None  # Django's answer (401 or 403)
-    try:
-        return start_answer(user, ids[0])
-    except Http404:
-        return Answer(404, {"detail": "Not Found"})
+    return start_answer(user, ids[0])
 
 
 @lane.route("POST", r"/api/quizzes/attempts/(\d+)/submit", AnswersIn)
 def lane_submit(api_key: str, ids: tuple[int, ...], payload: AnswersIn) -> Answer | None:
     """A contestant's submit, in the API's fast lane."""
-    user = _as_token_user(api_key)
+    user = lane.token_user(api_key)
     if user is None:
         return None
-    try:
-        return submit_answer(user, ids[0], payload.answers)
-    except Http404:
-        return Answer(404, {"detail": "Not Found"})
+    return submit_answer(user, ids[0], payload.answers)
 
 
 @quizzes_router.get("/attempts/{attempt_id}", response=AttemptOut, summary="An attempt")

@@ -93,8 +93,7 @@ def children_rows(
     """The org's visible children with the same figures as the headline, sorted."""
     children = _visible_children(org, user)
     values = figures_of(children, _names(shown, bucket), live=live)
-    rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
-    return _sorted_rows(rows, shown, bucket, sort, descending)
+    return _child_rows(children, values, shown, bucket, sort, descending)
 
 
 @dataclass(frozen=True)
@@ -121,13 +120,21 @@ def dashboard(
     children = _visible_children(org, user)
     values = figures_of([org, *children], _names(shown, bucket), live=fresh.live)
     headline = _with_ratios(Row(org, values[org.pk]), shown, bucket)
-    rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
-    return Dashboard(fresh, headline, _sorted_rows(rows, shown, bucket, sort, descending))
+    return Dashboard(
+        fresh, headline, _child_rows(children, values, shown, bucket, sort, descending)
+    )
 
 
-def _sorted_rows(
-    rows: list[Row], shown: list[Metric], bucket: str, sort: str | None, descending: bool
+def _child_rows(
+    children: list[Org],
+    values: dict[int, dict[str, int]],
+    shown: list[Metric],
+    bucket: str,
+    sort: str | None,
+    descending: bool,
 ) -> list[Row]:
+    """The children's table rows from their figures, with ratios, sorted as asked."""
+    rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket) for c in children]
     if sort:
         by_metric = {m.code: m for m in shown}
 

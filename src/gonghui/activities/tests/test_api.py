@@ -6,16 +6,13 @@ that count once, and the check-in's query budget. Runs on SQLite and PostgreSQL.
 """
 
 import datetime
-import json
 from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gonghui.accounts.services import issue_api_token
 from gonghui.activities import services
 from gonghui.activities.models import (
     Activity,
@@ -27,11 +24,10 @@ from gonghui.activities.models import (
     Registration,
     RegistrationStatus,
 )
-from gonghui.api.testing import call_wsgi
+from gonghui.api.testing import BearerApi
 from gonghui.audit.models import AuditEntry
 from gonghui.orgs import services as org_services
 from gonghui.orgs.scoping import SYSTEM
-from gonghui.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
@@ -39,43 +35,8 @@ HOUR = datetime.timedelta(hours=1)
 MINUTE = datetime.timedelta(minutes=1)
 
 
-class Api:
-    """A client that sends one user's bearer token with every request: through Django's
-    test client, or (`wsgi=True`) to the production WSGI application as gunicorn does,
-    where the API's fast lane serves a worker's check-in."""
-
-    def __init__(self, user: Any, *, wsgi: bool = False) -> None:
-        self.client = Client()
-        self.headers = {"Authorization": f"Bearer {issue_api_token(user=user)}"}
-        self.wsgi = wsgi
-
-    def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.get(url, params or {}, headers=self.headers)
-
-    def _send(self, method: str, url: str, body: Any) -> Any:
-        if self.wsgi:
-            return call_wsgi(
-                application,
-                method.upper(),
-                url,
-                body=json.dumps(body if body is not None else {}).encode(),
-                headers=self.headers,
-            )
-        return getattr(self.client, method)(
-            url,
-            json.dumps(body if body is not None else {}),
-            content_type="application/json",
-            headers=self.headers,
-        )
-
-    def post(self, url: str, body: Any = None) -> Any:
-        return self._send("post", url, body)
-
-    def put(self, url: str, body: Any = None) -> Any:
-        return self._send("put", url, body)
-
-    def delete(self, url: str) -> Any:
-        return self.client.delete(url, headers=self.headers)
+# A bearer-token client; `wsgi=True` calls the production WSGI application (the lane).
+Api = BearerApi
 
 
 @pytest.fixture

@@ -16,20 +16,12 @@ from gonghui.activities import services
 from gonghui.activities.models import CheckIn
 from gonghui.activities.tests.test_api import lecture, url, wrong_code
 from gonghui.api import lane
-from gonghui.api.testing import call_wsgi
+from gonghui.api.testing import DjangoNotCalled, call_wsgi, not_django
 from gonghui.audit.models import AuditEntry
 from gonghui.orgs.scoping import SYSTEM
 from gonghui.wsgi import django_application
 
 pytestmark = pytest.mark.django_db
-
-
-class DjangoNotCalled(AssertionError):
-    pass
-
-
-def _not_django(environ: dict[str, Any], start_response: Any) -> Any:
-    raise DjangoNotCalled(environ["PATH_INFO"])
 
 
 class Recorder:
@@ -60,7 +52,7 @@ def key(tree) -> str:
 def test_the_lane_answers_a_check_in_as_the_full_stack_does(tree, key, settings):
     """Each answer of the lane (Django never called) equals the full stack's answer to the
     same request: a first check-in, a retry, a QR token, a refusal, an unknown activity."""
-    alone = lane.LaneApplication(_not_django)
+    alone = lane.LaneApplication(not_django)
     full = lane.LaneApplication(django_application)
     by_code, by_token = lecture(tree, title="按码"), lecture(tree, title="扫码")
     token = services.qr_token(by_token)
@@ -104,7 +96,7 @@ def test_a_check_in_in_the_lane_is_two_statements(tree, key):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    alone = lane.LaneApplication(_not_django)
+    alone = lane.LaneApplication(not_django)
     # The token's first use of the hour is written (an UPDATE of its own); later ones not.
     warm = lecture(tree, title="先到")
     assert post(alone, url(warm, "/check-in"), {"code": warm.check_in_code}, key).status_code == 200
@@ -124,7 +116,7 @@ def test_a_check_in_in_the_lane_is_two_statements(tree, key):
 
 
 def test_the_lane_keeps_the_audit_entry_the_token_use_and_the_language(tree, key):
-    alone = lane.LaneApplication(_not_django)
+    alone = lane.LaneApplication(not_django)
     activity = lecture(tree)
     ApiToken.objects.update(last_used_at=None)
     answer = post(
@@ -205,7 +197,7 @@ def test_a_crash_in_the_lane_answers_500_and_is_reported(tree, key, monkeypatch,
     try:
         with caplog.at_level(logging.ERROR, logger="django.request"):
             answer = post(
-                lane.LaneApplication(_not_django),
+                lane.LaneApplication(not_django),
                 url(activity, "/check-in"),
                 {"code": activity.check_in_code},
                 key,

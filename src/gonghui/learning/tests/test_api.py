@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import Workbook
 
 from conftest import PASSWORD
-from gonghui.accounts.services import issue_api_token
-from gonghui.api.testing import call_wsgi
+from gonghui.api.testing import BearerApi
 from gonghui.audit.models import AuditEntry
 from gonghui.learning import services
 from gonghui.learning.models import (
@@ -43,7 +41,6 @@ from gonghui.learning.models import (
 from gonghui.orgs.models import Member
 from gonghui.orgs.scoping import SYSTEM
 from gonghui.stats import services as stats
-from gonghui.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
@@ -51,48 +48,8 @@ MINUTE = datetime.timedelta(minutes=1)
 SECRET = "秘密解析"  # every question's explanation: it must not leak before scoring
 
 
-class Api:
-    """A client that sends one user's bearer token with every request: through Django's
-    test client, or (`wsgi=True`) to the production WSGI application as a server does,
-    where the API's fast lane serves a contestant's start and submit."""
-
-    def __init__(self, user: Any = None, token: str | None = None, *, wsgi: bool = False) -> None:
-        self.client = Client()
-        self.headers = {"Authorization": f"Bearer {token or issue_api_token(user=user)}"}
-        self.wsgi = wsgi
-
-    def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        if self.wsgi and not params:
-            return call_wsgi(application, "GET", url, headers=self.headers)
-        return self.client.get(url, params or {}, headers=self.headers)
-
-    def _send(self, method: str, url: str, body: Any) -> Any:
-        if self.wsgi:
-            return call_wsgi(
-                application,
-                method.upper(),
-                url,
-                body=json.dumps(body if body is not None else {}).encode(),
-                headers=self.headers,
-            )
-        return getattr(self.client, method)(
-            url,
-            json.dumps(body if body is not None else {}),
-            content_type="application/json",
-            headers=self.headers,
-        )
-
-    def post(self, url: str, body: Any = None) -> Any:
-        return self._send("post", url, body)
-
-    def put(self, url: str, body: Any = None) -> Any:
-        return self._send("put", url, body)
-
-    def delete(self, url: str) -> Any:
-        return self.client.delete(url, headers=self.headers)
-
-    def upload(self, url: str, data: dict[str, Any]) -> Any:
-        return self.client.post(url, data, headers=self.headers)
+# A bearer-token client; `wsgi=True` calls the production WSGI application (the lane).
+Api = BearerApi
 
 
 @pytest.fixture

@@ -10,20 +10,12 @@ from django.utils import timezone
 
 from gonghui.accounts.services import issue_api_token
 from gonghui.api import lane
-from gonghui.api.testing import call_wsgi
+from gonghui.api.testing import DjangoNotCalled, call_wsgi, not_django
 from gonghui.learning.models import Attempt, AttemptStatus, Quiz
 from gonghui.learning.tests.test_api import MINUTE, bank, quiz, right_answers
 from gonghui.wsgi import django_application
 
 pytestmark = pytest.mark.django_db
-
-
-class DjangoNotCalled(AssertionError):
-    pass
-
-
-def _not_django(environ: dict[str, Any], start_response: Any) -> Any:
-    raise DjangoNotCalled(environ["PATH_INFO"])
 
 
 def post(app: Any, path: str, key: str, body: Any = None) -> Any:
@@ -37,7 +29,7 @@ def test_start_and_submit_in_the_lane_answer_as_the_full_stack(tree, settings):
     closed = quiz(tree, title="已结束的竞答")
     Quiz.objects.filter(pk=closed.pk).update(closes_at=timezone.now() - MINUTE)
     key = issue_api_token(user=tree.users["worker"])
-    alone = lane.LaneApplication(_not_django)
+    alone = lane.LaneApplication(not_django)
     full = lane.LaneApplication(django_application)
 
     started = post(alone, f"/api/quizzes/{q.pk}/attempts", key)
@@ -91,7 +83,7 @@ def test_the_lane_hands_a_bad_submission_to_ninja(tree):
     assert Attempt.objects.get(pk=attempt_id).status == AttemptStatus.IN_PROGRESS
     with pytest.raises(DjangoNotCalled):
         post(
-            lane.LaneApplication(_not_django),
+            lane.LaneApplication(not_django),
             f"/api/quizzes/attempts/{attempt_id}/submit",
             key,
             {"answers": [1, 2]},
