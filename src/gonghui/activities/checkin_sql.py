@@ -192,6 +192,41 @@ class AuditValues:
 
 
 @dataclass(frozen=True)
+class FigurePlan:
+    """The figures a new check-in counts in, the same for every check-in of one day to
+    activities of one notice requirement (or none): decided once, sent as cached arrays."""
+
+    # Figures +1 at the unit on the day when the row is new (attendances, 人次).
+    checkin_metrics: tuple[str, ...]
+    # (metric, bucket) of the member's distinct marks, in the order mark_distinct inserts.
+    member_marks: tuple[tuple[str, str], ...]
+    # The kinds of org a check-in reaches as a unit.
+    unit_kinds: tuple[str, ...]
+    # (unit kind, metric, bucket) of a newly reached unit's distinct marks, in order.
+    unit_marks: tuple[tuple[str, str, str], ...]
+    # ((metric, bucket), the stored figure a first mark adds 1 to) — stats' naming.
+    figures: tuple[tuple[tuple[str, str], str], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_arrays(plan: FigurePlan) -> dict[str, str]:
+    """The plan as the statement's array parameters (PostgreSQL array literals)."""
+    arrays = {
+        "checkin_metrics": plan.checkin_metrics,
+        "member_metric": tuple(metric for metric, _bucket in plan.member_marks),
+        "member_bucket": tuple(bucket for _metric, bucket in plan.member_marks),
+        "unit_kinds": plan.unit_kinds,
+        "unit_kind": tuple(kind for kind, _metric, _bucket in plan.unit_marks),
+        "unit_metric": tuple(metric for _kind, metric, _bucket in plan.unit_marks),
+        "unit_bucket": tuple(bucket for _kind, _metric, bucket in plan.unit_marks),
+        "figure_metric": tuple(metric for (metric, _bucket), _name in plan.figures),
+        "figure_bucket": tuple(bucket for (_metric, bucket), _name in plan.figures),
+        "figure_name": tuple(name for _key, name in plan.figures),
+    }
+    return {name: rows.array_literal(values) for name, values in arrays.items()}
+
+
+@dataclass(frozen=True)
 class CheckInWrite:
     """What one check-in writes, decided by `services.check_in`."""
 
@@ -202,17 +237,9 @@ class CheckInWrite:
     at: datetime.datetime
     day: datetime.date
     by_id: int | None
-    # Figures +1 at the unit on `day` when the row is new (attendances, 人次).
-    checkin_metrics: Sequence[str]
-    # (metric, bucket) of the member's distinct marks, in the order mark_distinct inserts.
-    member_marks: Sequence[tuple[str, str]]
-    # The unit and the ancestors that may be units; those of `unit_kinds` are reached.
+    plan: FigurePlan
+    # The unit and the ancestors that may be units; those of `plan.unit_kinds` are reached.
     unit_candidates: Sequence[int]
-    unit_kinds: Sequence[str]
-    # (unit kind, metric, bucket) of a newly reached unit's distinct marks, in order.
-    unit_marks: Sequence[tuple[str, str, str]]
-    # (metric, bucket) → the stored figure a first mark adds 1 to (stats' naming).
-    figures: dict[tuple[str, str], str]
     audit: AuditValues
 
 
@@ -310,20 +337,6 @@ WHERE e.activity_id = v.activity AND e.member_id = v.member
 def write_check_in(w: CheckInWrite) -> CheckInRow | None:
     """Write the check-in; its row (new or existing), or None when the row exists but was
     committed by a concurrent transaction after this statement began (read it again)."""
-    names = list(w.figures.items())
-    arrays = {
-        "checkin_metrics": tuple(w.checkin_metrics),
-        "member_metric": tuple(metric for metric, _bucket in w.member_marks),
-        "member_bucket": tuple(bucket for _metric, bucket in w.member_marks),
-        "units": tuple(w.unit_candidates),
-        "unit_kinds": tuple(w.unit_kinds),
-        "unit_kind": tuple(kind for kind, _metric, _bucket in w.unit_marks),
-        "unit_metric": tuple(metric for _kind, metric, _bucket in w.unit_marks),
-        "unit_bucket": tuple(bucket for _kind, _metric, bucket in w.unit_marks),
-        "figure_metric": tuple(metric for (metric, _bucket), _name in names),
-        "figure_bucket": tuple(bucket for (_metric, bucket), _name in names),
-        "figure_name": tuple(name for _key, name in names),
-    }
     params: dict[str, Any] = {
         "activity": w.activity_id,
         "member": w.member_id,
@@ -340,7 +353,8 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         "audit_org": w.audit.org_id,
         "summary": w.audit.summary,
         "ip": w.audit.ip_address,
-        **{name: rows.array_literal(values) for name, values in arrays.items()},
+        "units": rows.array_literal(tuple(w.unit_candidates)),
+        **_plan_arrays(w.plan),
     }
     with connection.cursor() as cursor:
         cursor.execute(_sql(), params)

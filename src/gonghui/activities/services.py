@@ -9,6 +9,7 @@ when the row is new, reports the attendance to the roll-up engine.
 from __future__ import annotations
 
 import datetime
+import functools
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from gonghui.accounts.models import ApiToken, hash_token
@@ -793,6 +795,40 @@ def _in_one_statement(activity: Activity, *, live: bool) -> bool:
     return live and activity.status == ActivityStatus.HELD and connection.vendor == "postgresql"
 
 
+@functools.lru_cache(maxsize=256)
+def _figure_plan(requirement_id: int | None, day: datetime.date) -> checkin_sql.FigurePlan:
+    """What a new check-in of `day` to an activity of `requirement_id` counts in: what
+    `figures.checkin_metrics`, `member_metrics` and `unit_metrics` give, per bucket."""
+    probe = Activity(requirement_id=requirement_id)  # the figures depend on nothing else
+    buckets = buckets_for(day)
+    member_marks = tuple((name, b) for name in figures.member_metrics(probe) for b in buckets)
+    unit_marks = tuple(
+        (kind, name, b)
+        for kind in MEMBER_UNIT_KINDS
+        for name in figures.unit_metrics(probe, kind)
+        for b in buckets
+    )
+    names = {
+        (name, b): bucket_metric(name, b)
+        for name, b in [*member_marks, *((m, b) for _k, m, b in unit_marks)]
+    }
+    return checkin_sql.FigurePlan(
+        checkin_metrics=tuple(figures.checkin_metrics(probe)),
+        member_marks=member_marks,
+        unit_kinds=tuple(MEMBER_UNIT_KINDS),
+        unit_marks=unit_marks,
+        figures=tuple(names.items()),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_in_summary(language: str | None, method: str) -> str:
+    """The audit entry's summary of a check-in, as `check_in`'s ORM path words it."""
+    with translation.override(language):
+        label = CheckInMethod(method).label
+        return (_("Checked in (%(method)s)") % {"method": label})[:300]
+
+
 def _check_in_in_one_statement(
     activity: Activity,
     member: Member,
@@ -815,18 +851,6 @@ def _check_in_in_one_statement(
         day=day,
         by=by_user,
     )
-    buckets = buckets_for(day)
-    member_marks = [(name, b) for name in figures.member_metrics(activity) for b in buckets]
-    unit_marks = [
-        (kind, name, b)
-        for kind in MEMBER_UNIT_KINDS
-        for name in figures.unit_metrics(activity, kind)
-        for b in buckets
-    ]
-    names = {
-        (name, b): bucket_metric(name, b)
-        for name, b in [*member_marks, *((m, b) for _k, m, b in unit_marks)]
-    }
     actor = by if by is not None else scoping.SYSTEM
     write = checkin_sql.CheckInWrite(
         activity_id=activity.pk,
@@ -836,12 +860,8 @@ def _check_in_in_one_statement(
         at=now,
         day=day,
         by_id=by_user.pk if by_user else None,
-        checkin_metrics=figures.checkin_metrics(activity),
-        member_marks=member_marks,
+        plan=_figure_plan(activity.requirement_id, day),
         unit_candidates=_unit_chain_candidates(member.unit),
-        unit_kinds=MEMBER_UNIT_KINDS,
-        unit_marks=unit_marks,
-        figures=names,
         # As `record(actor=…, target=checkin, …)` in `check_in` fills the entry.
         audit=checkin_sql.AuditValues(
             actor_id=actor.pk if isinstance(actor, models.Model) else None,
@@ -850,7 +870,7 @@ def _check_in_in_one_statement(
             target_type=CheckIn._meta.label_lower,
             target_repr=f"{member.name} @ {activity.title}"[:200],
             org_id=activity.venue_org_id,
-            summary=(_("Checked in (%(method)s)") % {"method": checkin.get_method_display()})[:300],
+            summary=_checked_in_summary(get_language(), method),
             ip_address=current_ip(),
         ),
     )

@@ -200,3 +200,40 @@ def test_the_bank_stamp_equals_the_stamp_of_the_questions_read(tree):
     with CaptureQueriesContext(connection) as captured:
         assert learning.question_bank(tree.chengdu.pk) is bank
     assert len(captured.captured_queries) == 1
+
+
+def test_rows_build_what_from_db_builds_and_respect_construction_listeners(tree):
+    from django.db.models.signals import post_init
+
+    from gonghui.core import rows
+
+    member = Member.objects.filter(user=tree.users["worker"]).get()
+    shape = rows.Shape(Member, ("name", "unit"))
+    select = f'SELECT {shape.select("m")} FROM "{Member._meta.db_table}" m WHERE m.id = %s'
+    with connection.cursor() as cursor:
+        cursor.execute(select, [member.pk])
+        row = cursor.fetchone()
+    built = shape.build(row)
+    orm = Member.objects.only("name", "unit").get(pk=member.pk)
+    assert type(built) is Member
+    assert (built.pk, built.name, built.unit_id) == (orm.pk, orm.name, orm.unit_id)
+    assert built.get_deferred_fields() == orm.get_deferred_fields()
+    assert (built._state.adding, built._state.db) == (False, orm._state.db)
+    with CaptureQueriesContext(connection) as captured:
+        assert built.id_number_masked == member.id_number_masked  # deferred: read when touched
+    assert len(captured.captured_queries) == 1
+    assert built == orm and built.unit == member.unit
+
+    # A model whose construction someone listens to is built by `from_db`, so they hear it.
+    heard = []
+
+    def listener(sender, instance, **kwargs):
+        heard.append(instance)
+
+    post_init.connect(listener, sender=Member)
+    try:
+        heard_shape = rows.Shape(Member, ("name", "unit"))
+        again = heard_shape.build(row)
+    finally:
+        post_init.disconnect(listener, sender=Member)
+    assert heard == [again] and again.name == orm.name
