@@ -18,9 +18,11 @@ alike (activities/tests/test_checkin_sql.py compares them row by row).
 SQLite has no data-modifying CTEs and keeps the ORM path.
 
 What a worker's check-in reads — the activity and its venue, the worker's member record
-and unit, and for a numeric code the worker's recent wrong codes — is one statement too
-(`read_check_in`), on both databases, written by hand: building those lookups through
-the ORM cost more CPU than everything else in a check-in.
+and unit, their check-in there if they have one, and for a numeric code the worker's
+recent wrong codes — is one statement too (`read_check_in`), on both databases, written
+by hand: building those lookups through the ORM cost more CPU than everything else in a
+check-in. A retry (a phone trying again, a second scan: most requests of a crowd) finds
+its check-in in that read and writes nothing: one statement in all.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ _ACTIVITY_COLUMNS = (
     "qr_secret",
 )
 _MEMBER_COLUMNS = ("name", "status", "unit", "user")
+_CHECKIN_COLUMNS = ("activity", "member", "unit", "method", "at", "day", "by")
 # The same, as `QuerySet.only(...)` arguments with `select_related` of venue and unit.
 CHECK_IN_ACTIVITY_FIELDS = (*_ACTIVITY_COLUMNS, *(f"venue_org__{n}" for n in UNIT_COLUMNS))
 CHECK_IN_MEMBER_FIELDS = (*_MEMBER_COLUMNS, *(f"unit__{n}" for n in UNIT_COLUMNS))
@@ -75,21 +78,25 @@ class CheckInRead:
     activity: Activity | None  # with venue_org
     member: Member | None  # the user's active member record, with unit
     wrong_codes: int  # the user's wrong codes since the time asked (0 when not asked)
+    # That member's check-in at that activity, when there is one: a retry (most of a
+    # crowd's requests) is answered from this read, without a write.
+    existing: CheckIn | None = None
 
 
 @functools.cache
-def _shapes() -> tuple[rows.Shape, rows.Shape, rows.Shape, rows.Shape]:
+def _shapes() -> tuple[rows.Shape, rows.Shape, rows.Shape, rows.Shape, rows.Shape]:
     return (
         rows.Shape(Activity, _ACTIVITY_COLUMNS),
         rows.Shape(Org, UNIT_COLUMNS),
         rows.Shape(Member, _MEMBER_COLUMNS),
         rows.Shape(Org, UNIT_COLUMNS),
+        rows.Shape(CheckIn, _CHECKIN_COLUMNS),
     )
 
 
 @functools.cache
 def _read_sql(count_wrong_codes: bool, by_api_token: bool = False) -> str:
-    activity, venue, member, unit = _shapes()
+    activity, venue, member, unit, checkin = _shapes()
     user_id = "t.user_id" if by_api_token else "%s"
     wrong = (
         f"""(SELECT COUNT(*) FROM "{CheckInRefusal._meta.db_table}" r
@@ -98,7 +105,7 @@ def _read_sql(count_wrong_codes: bool, by_api_token: bool = False) -> str:
         else "0"
     )
     columns = f"""{activity.select("a")}, {venue.select("v")}, {member.select("m")},
-       {unit.select("u")}, {wrong}"""
+       {unit.select("u")}, {checkin.select("c")}, {wrong}"""
     if by_api_token:
         # The bearer token and its active user first: no row at all when they are unknown.
         token, user = api_token_shapes()
@@ -114,17 +121,21 @@ LEFT JOIN "{Activity._meta.db_table}" a ON a.id = %s
 LEFT JOIN "{Org._meta.db_table}" v ON v.id = a.venue_org_id
 LEFT JOIN "{Member._meta.db_table}" m ON m.user_id = {user_id} AND m.status = %s
 LEFT JOIN "{Org._meta.db_table}" u ON u.id = m.unit_id
+LEFT JOIN "{CheckIn._meta.db_table}" c ON c.activity_id = a.id AND c.member_id = m.id
 {"WHERE t.key_hash = %s" if by_api_token else ""}
 """
 
 
 def _check_in_read(row: Sequence[Any]) -> CheckInRead:
-    activity, venue, member, unit = rows.take(_shapes(), row)
+    activity, venue, member, unit, existing = rows.take(_shapes(), row)
     if activity is not None:
         rows.link(activity, "venue_org", venue)
     if member is not None:
         rows.link(member, "unit", unit)
-    return CheckInRead(activity, member, int(row[-1] or 0))
+    if existing is not None:
+        rows.link(existing, "activity", activity)
+        rows.link(existing, "member", member)
+    return CheckInRead(activity, member, int(row[-1] or 0), existing)
 
 
 def _wrong_code_params(wrong_codes: tuple[str, str, datetime.datetime] | None) -> list[Any]:

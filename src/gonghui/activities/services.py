@@ -712,11 +712,14 @@ def check_in(
     method: str,
     by: Any = None,
     now: datetime.datetime | None = None,
+    existing: CheckIn | None = None,
 ) -> CheckInResult:
     """Count `member` present at `activity`, once. Refusals raise CheckInRefused.
 
     The caller has established who may do this (the member themselves through a valid
-    token or code, or a cadre who manages the activity)."""
+    token or code, or a cadre who manages the activity). `existing`: the member's
+    check-in at the activity, when the caller read it already (a retry is answered with
+    it once the rules pass, as the write would answer it)."""
     # Taken at this moment by QR, code or app: "live" (no fact of it can be dated later).
     # A caller passing `now` (a replay, an import) takes the careful path.
     live = now is None and method not in (CheckInMethod.ROSTER, CheckInMethod.SHEET)
@@ -731,6 +734,12 @@ def check_in(
             raise CheckInRefused(
                 "not_registered", _("This activity needs registration, and you have no place.")
             )
+    if (
+        existing is not None
+        and existing.activity_id == activity.pk
+        and existing.member_id == member.pk
+    ):
+        return CheckInResult(existing, False, activity)
     # A roster or a sheet typed in after the day still counts on the day it happened.
     today = timezone.localdate(now)
     # Taken now (QR, code, app): today. Typed in by the cadre: the day it happened.
@@ -1007,7 +1016,11 @@ def check_in_with_token(
             read = _read(user, _token_head(token))
         activity = _verify_token(read.activity, token)
         return check_in(
-            activity=activity, member=_require_member(read.member), method=method, by=user
+            activity=activity,
+            member=_require_member(read.member),
+            method=method,
+            by=user,
+            existing=read.existing,
         )
     except CheckInRefused as refused:
         _refuse(user, activity, method, refused)
@@ -1100,7 +1113,11 @@ def check_in_self(
         if scanned.pk != activity_id:
             raise CheckInRefused("bad_token", _("This QR code belongs to another activity."))
         return check_in(
-            activity=scanned, member=_require_member(read.member), method=method, by=user
+            activity=scanned,
+            member=_require_member(read.member),
+            method=method,
+            by=user,
+            existing=read.existing,
         )
     read = _read_with_code_attempts_left(
         user, activity_id if isinstance(activity, int) else None, read
@@ -1113,7 +1130,13 @@ def check_in_self(
         refused = CheckInRefused("wrong_code", _("The check-in code is wrong."))
         _refuse(user, activity, CheckInMethod.CODE, refused)
         raise refused
-    return check_in(activity=activity, member=_require_member(read.member), method=method, by=user)
+    return check_in(
+        activity=activity,
+        member=_require_member(read.member),
+        method=method,
+        by=user,
+        existing=read.existing,
+    )
 
 
 @dataclass

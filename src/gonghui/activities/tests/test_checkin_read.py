@@ -209,7 +209,7 @@ def test_rows_build_what_from_db_builds_and_respect_construction_listeners(tree)
 
     member = Member.objects.filter(user=tree.users["worker"]).get()
     shape = rows.Shape(Member, ("name", "unit"))
-    select = f'SELECT {shape.select("m")} FROM "{Member._meta.db_table}" m WHERE m.id = %s'
+    select = f'SELECT {shape.select("m")} FROM "{Member._meta.db_table}" m WHERE m.id = %s'  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(select, [member.pk])
         row = cursor.fetchone()
@@ -237,3 +237,44 @@ def test_rows_build_what_from_db_builds_and_respect_construction_listeners(tree)
     finally:
         post_init.disconnect(listener, sender=Member)
     assert heard == [again] and again.name == orm.name
+
+
+def test_the_read_finds_the_check_in_and_a_retry_still_meets_the_rules(tree):
+    """A retry is answered from the read — its check-in comes with the activity and the
+    member — but only after the same rules as a first check-in: a retry to an activity
+    cancelled meanwhile is refused."""
+    import pytest
+
+    from gonghui.activities import services
+    from gonghui.activities.models import CheckIn
+    from gonghui.orgs.scoping import SYSTEM
+
+    activity = lecture(tree)
+    user = tree.users["worker"]
+    first = services.check_in_self(user, activity.pk, code=activity.check_in_code)
+    assert first.created
+    with CaptureQueriesContext(connection) as captured:
+        read = checkin_sql.read_check_in(
+            activity_id=activity.pk, user_id=user.pk, member_status=MemberStatus.ACTIVE
+        )
+        assert read.existing.activity is read.activity  # linked: nothing more is read
+        assert read.existing.member is read.member
+    assert len(captured.captured_queries) == 1
+    stored = CheckIn.objects.get(activity=activity)
+    fields = ["activity", "member", "unit", "method", "at", "day", "by"]
+    assert read.existing.pk == stored.pk
+    assert _values(read.existing, fields) == _values(stored, fields)
+    other = lecture(tree, title="另一场")
+    assert checkin_sql.read_check_in(
+        activity_id=other.pk, user_id=user.pk, member_status=MemberStatus.ACTIVE
+    ).existing is None
+
+    with CaptureQueriesContext(connection) as captured:
+        retry = services.check_in_self(user, activity.pk, code=activity.check_in_code)
+    assert len(captured.captured_queries) == 1  # the read; no write
+    assert (retry.created, retry.checkin.pk, retry.checkin.at) == (False, stored.pk, stored.at)
+
+    services.cancel_activity(SYSTEM, activity, reason="场地临时变更")
+    with pytest.raises(services.CheckInRefused) as refused:
+        services.check_in_self(user, activity.pk, code=activity.check_in_code)
+    assert refused.value.code == "cancelled"
