@@ -265,9 +265,12 @@ def test_the_read_finds_the_check_in_and_a_retry_still_meets_the_rules(tree):
     assert read.existing.pk == stored.pk
     assert _values(read.existing, fields) == _values(stored, fields)
     other = lecture(tree, title="另一场")
-    assert checkin_sql.read_check_in(
-        activity_id=other.pk, user_id=user.pk, member_status=MemberStatus.ACTIVE
-    ).existing is None
+    assert (
+        checkin_sql.read_check_in(
+            activity_id=other.pk, user_id=user.pk, member_status=MemberStatus.ACTIVE
+        ).existing
+        is None
+    )
 
     with CaptureQueriesContext(connection) as captured:
         retry = services.check_in_self(user, activity.pk, code=activity.check_in_code)
