@@ -85,6 +85,10 @@ class Shape:
         for i, converters, expression in self._converters_of():
             for convert in converters:
                 values[i] = convert(values[i], expression, connection)
+        return self.instance(values)
+
+    def instance(self, values: Sequence[Any]) -> Any:
+        """The instance of values converted already (`QuerySet.values_list(*attnames)`)."""
         if self._plain is None:
             # Nothing listens to this model's construction: what `from_db` builds can be
             # built directly, its columns set and the rest left out (deferred, read when
