@@ -43,6 +43,35 @@ def test_dashboard_shows_subtree_and_children_figures(tree):
     assert chart["trend"]["totals"][-1] == 4
 
 
+# The children table's rows as the template's loops wrote them before `children_rows`.
+LOOPED_ROWS = """{% load humanize stats_extras %}{% for row in rows %}
+<tr><td><a href="{% url 'dashboard' row.org.pk %}?metric={{ focus }}&amp;days={{ days }}">{{ row.org.name }}</a></td>{% for metric in shown %}<td class="num">{{ row.values|figure:metric|intcomma }}</td>{% if metric.coverage_of %}<td class="num">{{ row.ratios|ratio:metric }}</td>{% endif %}{% endfor %}</tr>{% endfor %}"""  # noqa: E501
+
+
+def test_the_children_rows_are_what_the_template_loops_wrote(tree):
+    from django.template import Context, Template
+    from django.utils import translation
+
+    from gonghui.orgs.models import Org
+
+    stats.fold_pending()
+    shown = selectors.metrics(headline_only=True)
+    rows = selectors.children_rows(tree.province, tree.users["province_admin"], shown)
+    zeros = dict.fromkeys(rows[0].values, 0)
+    big = selectors.Row(Org(pk=tree.chengdu.pk, name="<成都> & 市"), zeros)
+    big.values["members"] = 12_345_678
+    big.ratios = {m.code: 0.25 for m in shown if m.coverage_of}
+    rows.append(big)
+    tag = Template("{% load stats_extras %}{% children_rows rows shown focus days %}")
+    for language in ("zh-hans", "en"):  # no digit grouping in Chinese, commas in English
+        with translation.override(language):
+            context = Context({"rows": rows, "shown": shown, "focus": "members", "days": 90})
+            looped = Template(LOOPED_ROWS).render(context).strip()
+            assert tag.render(context) == looped
+            assert ("12,345,678" if language == "en" else ">12345678<") in looped
+    assert "&lt;成都&gt; &amp; 市" in looped
+
+
 def test_dashboard_sorts_children(tree):
     stats.fold_pending()
     client = client_for(tree.users["province_admin"])
