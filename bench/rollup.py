@@ -86,6 +86,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--burst-seconds", type=float, default=10, help="full-speed run per write design"
     )
+    group.add_argument(
+        "--dashboard-rate",
+        type=float,
+        default=0,
+        help="dashboards viewed per second during the sustained run, over the five orgs in "
+        "turn (each an engine read and a GET of the page); 0: back to back, which keeps a "
+        "core of this machine's two busy by itself",
+    )
     group.add_argument("--single", type=int, default=1000, help="check-ins of one writer")
     group.add_argument("--runs", type=int, default=100, help="timed runs per read (at most)")
     group.add_argument(
@@ -130,7 +138,16 @@ def bench_rollup(args: argparse.Namespace) -> dict[str, Any]:
         str(out),
         *[
             f"--{k.replace('_', '-')}={getattr(args, k)}"
-            for k in ("writers", "rate", "seconds", "burst_seconds", "single", "runs", "budget")
+            for k in (
+                "writers",
+                "rate",
+                "seconds",
+                "burst_seconds",
+                "single",
+                "runs",
+                "budget",
+                "dashboard_rate",
+            )
         ],
     ]
     try:
@@ -185,6 +202,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--single", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--budget", type=float, default=15)
+    parser.add_argument("--dashboard-rate", type=float, default=0)
     opts = parser.parse_args(argv)
     os.environ["DATABASE_URL"] = opts.database_url
     (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns without it
@@ -446,8 +464,9 @@ class Run:
         )
 
     def sustained(self) -> dict[str, Any]:
-        """Writers at the goal rate in one city, `gonghui worker` folding every 2 s, and
-        this process reading dashboards all the while."""
+        """Writers at the goal rate in one city, `gonghui worker` folding every second,
+        and this process viewing dashboards all the while, `--dashboard-rate` a second
+        (cadres opening their dashboards while a province checks in)."""
         from django.test import Client
 
         from gonghui.stats.models import FactDelta
@@ -459,9 +478,11 @@ class Run:
         opts = self.opts
         print(
             f"rollup: sustained: {opts.writers} writers at {opts.rate:,} check-ins/s in total, "
-            f"{opts.seconds:g} s, gonghui worker folding, dashboards read meanwhile",
+            f"{opts.seconds:g} s, gonghui worker folding, dashboards viewed meanwhile "
+            + (f"({opts.dashboard_rate:g}/s)" if opts.dashboard_rate else "(back to back)"),
             flush=True,
         )
+        interval = 1 / opts.dashboard_rate if opts.dashboard_rate else 0.0
         try:
             for org in self.orgs.values():  # warm up: templates, translations, connection
                 self.engine_read(org)
@@ -477,8 +498,12 @@ class Run:
             # Until the writers' time is up (not until they exit: a writer's results wait
             # in the queue's pipe, which only collect() drains).
             until = running["start_at"] + opts.seconds
+            next_view = time.monotonic()
             while time.monotonic() < until:
                 for level, org in self.orgs.items():
+                    if interval:
+                        next_view += interval
+                        time.sleep(max(0.0, next_view - time.monotonic()))
                     t0 = time.perf_counter()
                     self.engine_read(org)
                     reads[level].append((time.perf_counter() - t0) * 1000)
@@ -999,9 +1024,12 @@ def report(data: dict[str, Any]) -> None:
         for level in levels
     ]
     w = s["writes"]
+    view_rate = data["options"].get("dashboard_rate")
+    viewed = f"{view_rate:g}/s" if view_rate else "back to back"
     table(
         f"rollup: sustained {data['options']['rate']:,} check-ins/s target, "
-        f"{w['writers']} writers, gonghui worker folding: achieved {w['per_s']:,.0f}/s, "
+        f"{w['writers']} writers, gonghui worker folding, dashboards viewed {viewed}: "
+        f"achieved {w['per_s']:,.0f}/s, "
         f"write p50/p95 {cell(w['latency'])} ms; pending median "
         f"{s['pending_samples']['median']}, max {s['pending_samples']['max']}; "
         f"{s.get('folded_only_reads', 0):,} engine reads showed the folded totals alone; "
