@@ -243,9 +243,10 @@ def live_subtree_figures(
     by_depth: dict[int, list[int]] = defaultdict(list)
     for org in orgs:
         by_depth[org.depth].append(org.pk)
-    # Metrics and orgs as one array parameter each on PostgreSQL: the statement's text
-    # depends only on the depths read, so its parsing and plan are reused.
-    is_metric, metric_params = rows.one_of("metric", metrics, "text")
+    # On PostgreSQL the orgs are one array parameter and the metrics one array constant
+    # (a dashboard's few sets of metrics recur): the statement's text depends only on the
+    # metrics and the depths read, so its parsing and plan are reused.
+    is_metric, metric_params = rows.one_of("metric", metrics, "text", constant=True)
     is_org, org_params = rows.one_of("org_id", list(figures), "bigint")
     parts = [
         f'SELECT org_id AS k, metric AS m, value AS v FROM "{SubtreeCount._meta.db_table}" '
