@@ -477,8 +477,9 @@ def run_variant(
                     "burst",
                     "--cohort",
                     str(members_file),
-                    "--cadre-token",
-                    setup["cadre_token"],
+                    # One argument: a token may begin with "-", which argparse would
+                    # take for an option of its own.
+                    f"--cadre-token={setup['cadre_token']}",
                     "--qr-share",
                     str(args.qr_share),
                     "--path",

@@ -385,8 +385,7 @@ def start_reader(
             str(port),
             "--root",
             str(setup["root_id"]),
-            "--token",
-            setup["cadre_token"],
+            f"--token={setup['cadre_token']}",  # one argument: a token may begin with "-"
             "--pause",
             str(pause),
             "--stop-file",
