@@ -63,7 +63,7 @@ from gonghui.orgs.scoping import Perm
 from gonghui.orgs.search import pinyin_keys
 from gonghui.orgs.services import tree_fields
 
-BATCH = 2000
+BATCH = 5000
 ERRORS_KEPT_INLINE = 500
 
 
@@ -592,7 +592,7 @@ class _MemberWriter:
         self._thread: threading.Thread | None = None
         if self.threaded and connection.vendor == "postgresql":
             self._shared = SharedConnection.of(connection)
-            self._queue: queue.Queue[tuple[_Batch, int, bool] | None] = queue.Queue(maxsize=1)
+            self._queue: queue.Queue[tuple[_Batch, int, bool] | None] = queue.Queue(maxsize=3)
             self._thread = threading.Thread(
                 target=self._run, name="gonghui-member-import", daemon=True
             )
