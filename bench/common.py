@@ -160,9 +160,10 @@ def save(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    """(median ms, min ms, result) of `repeat` runs after one warm-up run."""
-    result = fn()
+def timed(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> tuple[float, float, Any]:
+    """(median ms, min ms, result) of `repeat` runs after `warmup` runs."""
+    for _ in range(warmup):
+        result = fn()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
