@@ -790,7 +790,7 @@ def check_in(
             target=checkin,
             target_repr=f"{member.name} @ {activity.title}",
             org=activity.venue_org,
-            summary=_("Checked in (%(method)s)") % {"method": checkin.get_method_display()},
+            summary=_checked_in_summary(get_language(), checkin.method),
         )
     return CheckInResult(checkin, True, activity)
 
@@ -832,7 +832,7 @@ def _figure_plan(requirement_id: int | None, day: datetime.date) -> checkin_sql.
 
 @functools.lru_cache(maxsize=64)
 def _checked_in_summary(language: str | None, method: str) -> str:
-    """The audit entry's summary of a check-in, as `check_in`'s ORM path words it."""
+    """The audit entry's summary of a check-in, on both of `check_in`'s paths."""
     with translation.override(language):
         label = CheckInMethod(method).label
         return (_("Checked in (%(method)s)") % {"method": label})[:300]
@@ -902,6 +902,20 @@ def _refuse(user: Any, activity: Activity | None, method: str, refused: CheckInR
         CheckInRefusal.objects.create(
             user=user, activity=activity, method=method, reason=refused.code
         )
+
+
+def _check_in_as_read(
+    user: Any, activity: Activity, read: checkin_sql.CheckInRead, method: str
+) -> CheckInResult:
+    """The worker's own check-in to `activity` (the one `read` found, verified), as the
+    member `read` found, answered with their check-in there if `read` found one."""
+    return check_in(
+        activity=activity,
+        member=_require_member(read.member),
+        method=method,
+        by=user,
+        existing=read.existing,
+    )
 
 
 def _require_member(member: Member | None) -> Member:
@@ -1015,13 +1029,7 @@ def check_in_with_token(
         if read is None:
             read = _read(user, _token_head(token))
         activity = _verify_token(read.activity, token)
-        return check_in(
-            activity=activity,
-            member=_require_member(read.member),
-            method=method,
-            by=user,
-            existing=read.existing,
-        )
+        return _check_in_as_read(user, activity, read, method)
     except CheckInRefused as refused:
         _refuse(user, activity, method, refused)
         raise
@@ -1112,13 +1120,7 @@ def check_in_self(
         scanned = _verify_token(read.activity, code)
         if scanned.pk != activity_id:
             raise CheckInRefused("bad_token", _("This QR code belongs to another activity."))
-        return check_in(
-            activity=scanned,
-            member=_require_member(read.member),
-            method=method,
-            by=user,
-            existing=read.existing,
-        )
+        return _check_in_as_read(user, scanned, read, method)
     read = _read_with_code_attempts_left(
         user, activity_id if isinstance(activity, int) else None, read
     )
@@ -1130,13 +1132,7 @@ def check_in_self(
         refused = CheckInRefused("wrong_code", _("The check-in code is wrong."))
         _refuse(user, activity, CheckInMethod.CODE, refused)
         raise refused
-    return check_in(
-        activity=activity,
-        member=_require_member(read.member),
-        method=method,
-        by=user,
-        existing=read.existing,
-    )
+    return _check_in_as_read(user, activity, read, method)
 
 
 @dataclass
