@@ -54,12 +54,9 @@ def _coverage(shown: list[Metric], bucket: str) -> list[tuple[str, str, str]]:
     return [(m.code, stored_name(m, bucket), m.coverage_of) for m in shown if m.coverage_of]
 
 
-def _with_ratios(
-    row: Row, shown: list[Metric], bucket: str, coverage: list[tuple[str, str, str]] | None = None
-) -> Row:
-    for code, numerator_name, denominator_name in (
-        _coverage(shown, bucket) if coverage is None else coverage
-    ):
+def _with_ratios(row: Row, coverage: list[tuple[str, str, str]]) -> Row:
+    """`row` with the ratio of each of `coverage` (`_coverage`'s triples)."""
+    for code, numerator_name, denominator_name in coverage:
         denominator = row.values.get(denominator_name, 0)
         numerator = row.values.get(numerator_name, 0)
         row.ratios[code] = (numerator / denominator) if denominator else None
@@ -68,7 +65,8 @@ def _with_ratios(
 
 def headline(org: Org, shown: list[Metric], bucket: str = "all", *, live: bool = True) -> Row:
     names = _names(shown, bucket)
-    return _with_ratios(Row(org, figures_of([org], names, live=live)[org.pk]), shown, bucket)
+    values = figures_of([org], names, live=live)[org.pk]
+    return _with_ratios(Row(org, values), _coverage(shown, bucket))
 
 
 def _names(shown: list[Metric], bucket: str) -> list[str]:
@@ -133,7 +131,7 @@ def dashboard(
     fresh = freshness()
     children = _visible_children(org, user)
     values = figures_of([org, *children], _names(shown, bucket), live=fresh.live)
-    headline = _with_ratios(Row(org, values[org.pk]), shown, bucket)
+    headline = _with_ratios(Row(org, values[org.pk]), _coverage(shown, bucket))
     return Dashboard(
         fresh, headline, _child_rows(children, values, shown, bucket, sort, descending)
     )
@@ -149,7 +147,7 @@ def _child_rows(
 ) -> list[Row]:
     """The children's table rows from their figures, with ratios, sorted as asked."""
     coverage = _coverage(shown, bucket)
-    rows = [_with_ratios(Row(c, values[c.pk]), shown, bucket, coverage) for c in children]
+    rows = [_with_ratios(Row(c, values[c.pk]), coverage) for c in children]
     if sort:
         by_metric = {m.code: m for m in shown}
 
