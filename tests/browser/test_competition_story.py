@@ -42,8 +42,8 @@ def sign_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
 
 
 def fits(page) -> None:
@@ -105,8 +105,8 @@ def test_members_enter_judges_score_and_the_winner_gets_a_certificate(
     sign_in(page, live_server, "cd_union_admin")
     for entry in entries:
         page.goto(f"{live_server.url}/competitions/{competition.pk}/")
-        page.click(f"#approve-{entry.pk}")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.click(f"#approve-{entry.pk}")
     numbers = dict(Entry.objects.filter(competition=competition).values_list("pk", "number"))
     assert sorted(numbers.values()) == ["01-001", "01-002"]
     services.start_judging(tree.users["chengdu_admin"], competition)
@@ -126,8 +126,8 @@ def test_members_enter_judges_score_and_the_winner_gets_a_certificate(
             card = page.locator(f"#entry-{entry.pk}")
             card.locator(f"input[name='e{entry.pk}-c{theory.pk}']").fill(str(th))
             card.locator(f"input[name='e{entry.pk}-c{practical.pk}']").fill(str(pr))
-            card.locator(f"#save-{entry.pk}").click()
-            page.wait_for_load_state()
+            with page.expect_navigation():
+                card.locator(f"#save-{entry.pk}").click()
     page.screenshot(path=f"{SHOTS}/competition-judge-sheet.png", full_page=True)
     sign_in(page, live_server, "chief")
     page.goto(f"{live_server.url}/judging/{discipline.pk}/")

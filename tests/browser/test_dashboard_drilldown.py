@@ -48,13 +48,13 @@ def test_drill_down_from_the_province_to_a_team(page, live_server, live_tree):
         ("华信机加车间", 1),
     ]:
         assert members_in_row(page, name) == expected
-        page.locator("#children a", has_text=name).first.click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.locator("#children a", has_text=name).first.click()
         assert name in page.locator("h1").inner_text()
         assert headline_members(page) == expected
     # The team, at the bottom: no unions below it.
-    page.locator("#children a", has_text="华信机加车间甲班").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#children a", has_text="华信机加车间甲班").click()
     assert headline_members(page) == 1
     assert page.locator("#children").count() == 0
 

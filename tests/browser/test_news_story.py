@@ -36,8 +36,8 @@ def sign_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
 
 
 def test_a_grassroots_article_goes_through_editors_to_the_public(
@@ -55,8 +55,8 @@ def test_a_grassroots_article_goes_through_editors_to_the_public(
     page.keyboard.type("12月5日，华信公司工会邀请省劳动模范走进机加车间。")
     page.click("#save-article")
     page.wait_for_selector("#submit-article")
-    page.click("#submit-article")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#submit-article")
     article = Article.objects.get()
     assert article.status == ArticleStatus.SUBMITTED
 
@@ -75,8 +75,8 @@ def test_a_grassroots_article_goes_through_editors_to_the_public(
     # --- the responsible editor approves ---------------------------------------------------
     sign_in(page, live_server, "chief")
     page.goto(f"{live_server.url}/news/articles/{article.pk}/")
-    page.click("#approve-article")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#approve-article")
     article.refresh_from_db()
     assert article.status == ArticleStatus.PUBLISHED
 

@@ -32,8 +32,8 @@ def sign_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
 
 
 def shoot(page, name: str) -> None:
@@ -44,6 +44,7 @@ def shoot(page, name: str) -> None:
 
 
 def headline(page) -> dict[str, int]:
+    page.locator("#headline .n[data-value]").first.wait_for()
     cells = page.locator("#headline .n[data-value]")
     steps = page.locator("#headline .figure")
     return {
@@ -106,7 +107,8 @@ def test_the_notice_goes_down_and_the_province_watches_it(page, live_server, liv
     page.wait_for_url(f"**/notices/{notice.pk}/")
     assert "已下发给 10 个工会。" in page.locator(".messages").inner_text()
     shoot(page, "notice-detail")
-    page.click("#supervise")
+    with page.expect_navigation():
+        page.click("#supervise")
     assert headline(page) == {
         "audience": 10,
         "acknowledged": 0,
@@ -208,8 +210,8 @@ def test_the_notice_goes_down_and_the_province_watches_it(page, live_server, liv
     assert head["audience"] == 10 and head["ack_on_time"] == 2
     shoot(page, "supervision-province")
     # Drill down to the city: its own subtree, its unions below.
-    page.locator("#children a", has_text="成都市总工会").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#children a", has_text="成都市总工会").click()
     assert [headline(page)[s] for s in STEPS] == [2, 1, 1, 1]
     assert headline(page)["audience"] == 6
     shoot(page, "supervision-city")
