@@ -31,12 +31,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gonghui.accounts.models import ApiToken, hash_token
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core import rows
 from gonghui.core.errors import ConcurrentEditError
 from gonghui.core.rows import db_value
-from gonghui.learning import figures
+from gonghui.learning import attempt_sql, figures
 from gonghui.learning.models import (
     Attempt,
     AttemptStatus,
@@ -875,7 +876,12 @@ def _bank_stamp(org_id: int) -> BankStamp:
             " WHERE org_id = %s AND active = %s",
             [org_id, True],
         )
-        n, top, versions, newest = cursor.fetchone()
+        return _stamp_from(cursor.fetchone())
+
+
+def _stamp_from(aggregates: Sequence[Any]) -> BankStamp:
+    """The stamp of (COUNT(id), MAX(id), SUM(version), MAX(created_at)) as read."""
+    n, top, versions, newest = aggregates
     return (
         n,
         top,
@@ -895,10 +901,11 @@ def _stamp_of(questions: Sequence[BankQuestion]) -> BankStamp:
     )
 
 
-def question_bank(org_id: int) -> QuestionBank:
+def question_bank(org_id: int, stamp: BankStamp | None = None) -> QuestionBank:
     """The org's active questions: from this process's cache when the bank's stamp is
-    unchanged (one statement), else read whole (two)."""
-    stamp = _bank_stamp(org_id)
+    unchanged (one statement, none when the caller read `stamp`), else read whole."""
+    if stamp is None:
+        stamp = _bank_stamp(org_id)
     with _banks_lock:
         bank = _banks.get(org_id)
         if bank is not None and bank.stamp == stamp:
@@ -1010,9 +1017,9 @@ def publish_quiz(actor: Any, quiz: Quiz) -> Quiz:
     return _set_status(actor, quiz, PublishStatus.PUBLISHED, _("Published “%(title)s”"))
 
 
-def _draw(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
+def _draw(quiz: Quiz, rng: random.Random, bank: QuestionBank | None = None) -> list[dict[str, Any]]:
     """The attempt's questions: drawn by the rules, in random order, options shuffled."""
-    bank = question_bank(quiz.org_id)
+    bank = bank or question_bank(quiz.org_id)
     chosen: list[int] = []
     for raw in quiz.rules:
         rule = DrawRule(int(raw["count"]), raw.get("tag") or "", raw.get("difficulty"))
@@ -1130,17 +1137,64 @@ def start_attempt(user: Any, quiz: Quiz, *, now: datetime.datetime | None = None
         used = len(attempts)
         if used >= quiz.attempts_allowed:
             raise LearningRefused("no_attempts_left", _("You have used all your attempts."))
-        snapshot = _draw(quiz, random.Random(secrets.randbits(64)))
-        deadline = min(now + datetime.timedelta(seconds=quiz.time_limit_seconds), quiz.closes_at)
-        return Attempt.objects.create(
-            quiz=quiz,
-            member=member,
-            unit_id=member.unit_id,
-            number=used + 1,
-            started_at=now,
-            deadline=deadline,
-            snapshot=snapshot,
-        )
+        attempt = _new_attempt(quiz, member, used + 1, now)
+        if attempt_sql.insert_attempt(attempt):
+            return attempt
+        # A start of the fast lane wrote that number meanwhile (it takes no lock): the
+        # attempt it wrote is the one to resume.
+        attempt = Attempt.objects.get(quiz=quiz, member=member, number=used + 1)
+        attempt.quiz = quiz
+        attempt.member = member
+        return attempt
+
+
+def _new_attempt(
+    quiz: Quiz,
+    member: Member,
+    number: int,
+    now: datetime.datetime,
+    bank: QuestionBank | None = None,
+) -> Attempt:
+    """The member's attempt number `number` of `quiz`, drawn now (not written yet)."""
+    snapshot = _draw(quiz, random.Random(secrets.randbits(64)), bank)
+    return Attempt(
+        quiz=quiz,
+        member=member,
+        unit_id=member.unit_id,
+        number=number,
+        started_at=now,
+        deadline=min(now + datetime.timedelta(seconds=quiz.time_limit_seconds), quiz.closes_at),
+        snapshot=snapshot,
+    )
+
+
+def read_for_lane_start(
+    api_key: str, quiz_id: int
+) -> tuple[ApiToken, attempt_sql.StartRead] | None:
+    """The bearer token `api_key` with its user and what a start of the quiz reads, in one
+    statement (a contest's start in the API's fast lane); None for an unknown token."""
+    return attempt_sql.read_start_by_api_token(hash_token(api_key), quiz_id)
+
+
+def start_new_attempt(read: attempt_sql.StartRead, now: datetime.datetime) -> Attempt | None:
+    """A start in its common case, from `read` alone: the member may start a new attempt
+    (published quiz, open now, in the audience, nothing in progress, attempts left, bank
+    large enough), written in one statement. None, with nothing written, whenever
+    `start_attempt` must decide: a refusal, an attempt to resume or to score, or a start
+    of the same member at the same moment."""
+    quiz, member = read.quiz, read.member
+    if quiz is None or member is None or read.in_progress:
+        return None
+    if quiz.status != PublishStatus.PUBLISHED or not quiz.opens_at <= now <= quiz.closes_at:
+        return None
+    if read.attempts >= quiz.attempts_allowed or not _quiz_for(quiz, member):
+        return None
+    bank = question_bank(quiz.org_id, _stamp_from(read.bank_stamp))
+    try:
+        attempt = _new_attempt(quiz, member, read.attempts + 1, now, bank)
+    except LearningRefused:  # the bank is too small now: start_attempt answers it
+        return None
+    return attempt if attempt_sql.insert_attempt(attempt) else None
 
 
 def _lock_member(member: Member) -> int:

@@ -2,16 +2,19 @@
 without Django, byte for byte as the full stack answers (the quiz tests of test_api.py
 also run through the production WSGI application: `as_phone`). Both databases."""
 
+import datetime
 import json
+import time
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from gonghui.accounts.services import issue_api_token
+from gonghui.accounts import services as accounts_services
+from gonghui.accounts.services import issue_api_token, token_uses
 from gonghui.api import lane
 from gonghui.api.testing import DjangoNotCalled, call_wsgi, not_django
-from gonghui.learning.models import Attempt, AttemptStatus, Quiz
+from gonghui.learning.models import Attempt, AttemptStatus, Question, Quiz
 from gonghui.learning.tests.test_api import MINUTE, bank, quiz, right_answers
 from gonghui.wsgi import django_application
 
@@ -155,3 +158,153 @@ def test_a_scorer_skips_an_attempt_locked_by_another(tree):
     after.start()
     after.join()
     assert seen == ["skipped", "got it"]
+
+
+def _second_worker(tree: Any) -> str:
+    """A token of a second worker, linked to 成都's second member."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("worker2", password="x")
+    tree.cd_member2.user = user
+    tree.cd_member2.save(update_fields=["user"])
+    return issue_api_token(user=user)
+
+
+def test_a_new_start_in_the_lane_is_one_read_and_one_write(tree, monkeypatch):
+    """The common start (no attempt yet) reads its token, the quiz, the member, their
+    attempts and the bank's stamp in one statement and writes the attempt in one more: the
+    attempt it writes is the one the general path would (number, deadline, draw)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bank(tree)
+    q = quiz(tree, count=5)
+    first, key = _second_worker(tree), issue_api_token(user=tree.users["worker"])
+    alone = lane.LaneApplication(not_django)
+    # The first start of the process reads the quiz's audience and the bank once.
+    assert post(alone, f"/api/quizzes/{q.pk}/attempts", first).status_code == 201
+    # Tokens' first uses are written in batches, at most once a second (not measured here).
+    monkeypatch.setattr(accounts_services, "TOKEN_USE_FLUSH_SECONDS", 60.0)
+    monkeypatch.setattr(token_uses, "flushed_at", time.monotonic())
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as captured:
+        started = post(alone, f"/api/quizzes/{q.pk}/attempts", key)
+    assert started.status_code == 201, started.content
+    statements = [c["sql"].split()[0] for c in captured.captured_queries]
+    assert statements == ["SELECT", "INSERT"], captured.captured_queries
+    attempt = Attempt.objects.get(pk=started.json()["attempt_id"])
+    assert (attempt.quiz_id, attempt.member_id, attempt.unit_id, attempt.number) == (
+        q.pk,
+        tree.cd_member.pk,
+        tree.cd_member.unit_id,
+        1,
+    )
+    assert attempt.status == AttemptStatus.IN_PROGRESS and attempt.answers == {}
+    assert before <= attempt.started_at <= timezone.now()
+    assert attempt.deadline == attempt.started_at + datetime.timedelta(seconds=q.time_limit_seconds)
+    assert [x["text"] for x in started.json()["questions"]] == [x["text"] for x in attempt.snapshot]
+    assert {x["id"] for x in attempt.snapshot} <= set(
+        Question.objects.filter(org=tree.chengdu).values_list("pk", flat=True)
+    )
+
+
+def test_a_start_that_loses_the_race_resumes_the_winners_attempt(tree):
+    """Two starts of one member at one moment both read "no attempt": the second to write
+    finds its number taken, writes nothing and answers the first one's attempt (200)."""
+    from gonghui.learning import services
+
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    _token, read = services.read_for_lane_start(key, q.pk)
+    assert (read.attempts, read.in_progress) == (0, 0)
+    winner = post(lane.LaneApplication(not_django), f"/api/quizzes/{q.pk}/attempts", key)
+    assert winner.status_code == 201
+    assert services.start_new_attempt(read, timezone.now()) is None  # the stale read
+    assert Attempt.objects.filter(quiz=q).count() == 1
+    again = post(lane.LaneApplication(not_django), f"/api/quizzes/{q.pk}/attempts", key)
+    assert again.status_code == 200 and again.json() == winner.json()
+
+
+def test_the_general_start_resumes_an_attempt_the_lane_wrote_meanwhile(tree, monkeypatch):
+    """The lane's start takes no lock: should it write the member's next attempt between
+    the general path's read and its write, the general path resumes that attempt instead
+    of failing on the unique number."""
+    from gonghui.learning import attempt_sql, services
+
+    bank(tree)
+    q = quiz(tree, count=5)
+    member = services.member_of(tree.users["worker"])
+    meanwhile: list[Attempt] = []
+    drawn = services._new_attempt
+
+    def lane_writes_first(*args: Any, **kwargs: Any) -> Attempt:
+        other = drawn(*args, **kwargs)
+        assert attempt_sql.insert_attempt(other)
+        meanwhile.append(other)
+        return drawn(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_new_attempt", lane_writes_first)
+    resumed = services.start_attempt(tree.users["worker"], q)
+    assert resumed.pk == meanwhile[0].pk and resumed.snapshot == meanwhile[0].snapshot
+    assert list(Attempt.objects.filter(quiz=q, member=member).values_list("pk", flat=True)) == [
+        resumed.pk
+    ]
+
+
+def test_the_lane_leaves_every_other_start_to_the_general_path(tree):
+    """Refusals, a resume and a quiz outside the audience are not decided from the lane's
+    read: they answer exactly as the full stack does (the first test), and write nothing."""
+    from gonghui.learning import services
+    from gonghui.orgs.scoping import SYSTEM
+
+    bank(tree, n=5)
+    bank(tree, n=5, org=tree.mianyang)
+    small = quiz(tree, count=5, title="题库不够")
+    draft = quiz(tree, publish=False, title="草稿")
+    elsewhere = quiz(tree, org=tree.mianyang, title="绵阳的竞答")
+    services.retire_question(SYSTEM, Question.objects.filter(org=tree.chengdu).first())
+    key = issue_api_token(user=tree.users["worker"])
+    now = timezone.now()
+    for q in (small, draft, elsewhere):
+        _token, read = services.read_for_lane_start(key, q.pk)
+        assert services.start_new_attempt(read, now) is None
+    _token, read = services.read_for_lane_start(key, 999_999)
+    assert read.quiz is None and services.start_new_attempt(read, now) is None
+    assert not Attempt.objects.exists()
+    assert services.read_for_lane_start("no such token", small.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
+    """On PostgreSQL: eight starts of one member at the same moment through the lane
+    answer one attempt, written once."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises every writer")
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    app = lane.LaneApplication(not_django)
+    barrier = threading.Barrier(8)
+    answers: list[Any] = []
+
+    def tap() -> None:
+        try:
+            barrier.wait()
+            answers.append(post(app, f"/api/quizzes/{q.pk}/attempts", key))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tap) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers).count(201) == 1
+    assert {a.status_code for a in answers} <= {200, 201}
+    assert len({a.json()["attempt_id"] for a in answers}) == 1
+    assert Attempt.objects.filter(quiz=q).count() == 1
