@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -32,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gonghui.accounts.models import ApiToken, hash_token
+from gonghui.accounts.selectors import api_token_from_row, api_token_shapes
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core import rows
@@ -62,6 +64,7 @@ from gonghui.orgs.models import ANCESTOR_FIELDS, MEMBER_UNIT_KINDS, Member, Org
 from gonghui.orgs.scoping import Perm
 from gonghui.orgs.selectors import active_member_with_unit
 from gonghui.stats import services as stats
+from gonghui.stats.models import FactDelta
 
 # Points per rule and the most one member can earn from a rule in one day. A province may
 # set its own in settings.GONGHUI_POINTS_RULES.
@@ -1201,14 +1204,17 @@ def _lock_member(member: Member) -> int:
     """Lock the member's balance row (creating it at 0 the first time) until the end of the
     transaction; returns the balance. One statement: an upsert that rewrites nothing takes
     the row lock as a `SELECT … FOR UPDATE` would (SQLite: the write lock of the database)."""
-    table = connection.ops.quote_name(PointsBalance._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (member_id, points) VALUES (%s, 0) "  # noqa: S608 (our table)
-            f"ON CONFLICT (member_id) DO UPDATE SET points = {table}.points RETURNING points",
-            [member.pk],
-        )
+        cursor.execute(_lock_member_sql(), [member.pk])
         return int(cursor.fetchone()[0])
+
+
+def _lock_member_sql() -> str:
+    table = connection.ops.quote_name(PointsBalance._meta.db_table)
+    return (
+        f"INSERT INTO {table} (member_id, points) VALUES (%s, 0) "  # noqa: S608 (our table)
+        f"ON CONFLICT (member_id) DO UPDATE SET points = {table}.points RETURNING points"
+    )
 
 
 def public_questions(attempt: Attempt) -> list[dict[str, Any]]:
@@ -1290,14 +1296,37 @@ def submit_attempt(
     scored with what was saved before the deadline."""
     now = now or timezone.now()
     with transaction.atomic():
-        attempt = _owned(user, _locked_attempt(attempt.pk))
-        if attempt.status != AttemptStatus.IN_PROGRESS:
-            return attempt
-        late = now > attempt.deadline + SUBMIT_GRACE
-        if answers and not late:
-            attempt.answers = {**attempt.answers, **_clean_answers(attempt, answers)}
-        _score(attempt, AttemptStatus.TIMED_OUT if late else AttemptStatus.SUBMITTED, now)
+        return _submit_locked(_owned(user, _locked_attempt(attempt.pk)), answers, now)
+
+
+def _submit_locked(
+    attempt: Attempt, answers: dict[str, Any] | None, now: datetime.datetime
+) -> Attempt:
+    """`submit_attempt` of the attempt read and locked in this transaction, its owner
+    checked."""
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        return attempt
+    late = now > attempt.deadline + SUBMIT_GRACE
+    if answers and not late:
+        attempt.answers = {**attempt.answers, **_clean_answers(attempt, answers)}
+    _score(attempt, AttemptStatus.TIMED_OUT if late else AttemptStatus.SUBMITTED, now)
     return attempt
+
+
+def submit_in_lane(
+    api_key: str, attempt_id: int, answers: dict[str, Any] | None
+) -> tuple[ApiToken, Attempt] | None:
+    """`submit_attempt` for the user of the bearer token `api_key`, the token read with
+    the locked attempt in one statement (a contest's submit in the API's fast lane). None,
+    with nothing written, when no active user holds the token or the attempt is missing
+    (the caller tells which); PermissionDenied when the attempt is another member's."""
+    now = timezone.now()
+    with transaction.atomic():
+        found = _locked_attempt_by_api_token(hash_token(api_key), attempt_id)
+        if found is None:
+            return None
+        token, attempt = found
+        return token, _submit_locked(_owned(token.user, attempt), answers, now)
 
 
 # What scoring reads of the attempt's quiz and member (with the whole attempt: its
@@ -1323,17 +1352,33 @@ def _attempt_shapes() -> tuple[rows.Shape, rows.Shape, rows.Shape]:
 
 
 @functools.cache
-def _locked_attempt_sql(skip_locked: bool) -> str:
+def _locked_attempt_sql(skip_locked: bool, by_api_token: bool = False) -> str:
     attempt, quiz, member = _attempt_shapes()
     lock = ""
     if connection.features.has_select_for_update:  # SQLite: the database's write lock
         lock = "FOR UPDATE OF a" + (" SKIP LOCKED" if skip_locked else "")
+    columns = f"{attempt.select('a')}, {quiz.select('q')}, {member.select('m')}"
+    token_join = ""
+    if by_api_token:
+        # The bearer token and its active user too: no row when either is unknown.
+        token, user = api_token_shapes()
+        columns = f"{token.select('t')}, {user.select('tu')}, {columns}"
+        token_join = f"""
+JOIN "{ApiToken._meta.db_table}" t ON t.key_hash = %s
+JOIN "{get_user_model()._meta.db_table}" tu ON tu.id = t.user_id AND tu.is_active = %s"""
     return f"""
-SELECT {attempt.select("a")}, {quiz.select("q")}, {member.select("m")}
+SELECT {columns}
 FROM "{Attempt._meta.db_table}" a
 JOIN "{Quiz._meta.db_table}" q ON q.id = a.quiz_id
-JOIN "{Member._meta.db_table}" m ON m.id = a.member_id
+JOIN "{Member._meta.db_table}" m ON m.id = a.member_id{token_join}
 WHERE a.id = %s {lock}"""  # noqa: S608 (table and column names from our models)
+
+
+def _attempt_from_row(row: Sequence[Any]) -> Attempt:
+    attempt, quiz, member = rows.take(_attempt_shapes(), row)
+    rows.link(attempt, "quiz", quiz)
+    rows.link(attempt, "member", member)
+    return attempt
 
 
 def _locked_attempt(pk: int, *, skip_locked: bool = False) -> Attempt:
@@ -1346,15 +1391,29 @@ def _locked_attempt(pk: int, *, skip_locked: bool = False) -> Attempt:
         row = cursor.fetchone()
     if row is None:
         raise Attempt.DoesNotExist(f"no attempt {pk} (or locked)")
-    attempt, quiz, member = rows.take(_attempt_shapes(), row)
-    rows.link(attempt, "quiz", quiz)
-    rows.link(attempt, "member", member)
-    return attempt
+    return _attempt_from_row(row)
 
 
-def _keep_result(attempt: Attempt, day: datetime.date) -> bool:
+def _locked_attempt_by_api_token(key_hash: str, pk: int) -> tuple[ApiToken, Attempt] | None:
+    """`_locked_attempt` with the bearer token whose hash is `key_hash` and its active
+    user, in the same statement; None when the token, its user or the attempt is missing."""
+    with connection.cursor() as cursor:
+        cursor.execute(_locked_attempt_sql(False, by_api_token=True), [key_hash, True, pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_shape, user_shape = api_token_shapes()
+    at = len(token_shape) + len(user_shape)
+    token = api_token_from_row(row[: len(token_shape)], row[len(token_shape) : at])
+    return token, _attempt_from_row(row[at:])
+
+
+def _keep_result(
+    attempt: Attempt, day: datetime.date, counts: Counter[stats.CountKey] | None = None
+) -> bool:
     """Keep the member's best result of the quiz in one upsert; returns whether this
     attempt is the member's first pass of it (the pass counts on its day and unit).
+    `counts` (PostgreSQL): figure changes written by the same statement.
 
     The caller holds the member's lock when the attempt passed, so the passes of one member
     are serialised and the previous pass, if any, is committed and visible here."""
@@ -1410,6 +1469,10 @@ def _keep_result(attempt: Attempt, day: datetime.date) -> bool:
         meta.get_field("day").get_db_prep_save(day, connection),  # type: ignore[union-attr]
         *(keys if before else []),
     ]
+    facts = stats.counts_insert_sql(counts) if counts else None
+    if facts is not None:
+        sql = f"WITH facts AS ({facts[0]}) {sql}"
+        params = [*facts[1], *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -1433,33 +1496,70 @@ def _score(
     attempt.submitted_at = ended
     attempt.seconds_taken = max(0, int((ended - attempt.started_at).total_seconds()))
     attempt.status = status
-    attempt.save(
-        update_fields=[
-            "answers",
-            "correct",
-            "score",
-            "passed",
-            "submitted_at",
-            "seconds_taken",
-            "status",
-        ]
-    )
     day = timezone.localdate(ended)
     member = attempt.member
-    # The figure changes of this scoring, written together in one statement at the end.
+    # The figure changes of this scoring, written with the last statement that can.
     counts: Counter[stats.CountKey] = Counter()
     counts[(attempt.unit_id, figures.ATTEMPTS, day)] += 1
-    if attempt.passed and not member_locked:
-        # The member's lock: serialises the first pass (below) and the award of its points.
+    # The member's lock serialises the first pass (below) and the award of its points.
+    lock = bool(attempt.passed) and not member_locked
+    # PostgreSQL: the lock taken by the attempt's UPDATE, the figure changes written by the
+    # result's upsert and the award (data-modifying CTEs): a contest's passed submit is
+    # three statements after its read, not six.
+    combined = connection.vendor == "postgresql"
+    _write_scored(attempt, lock_member=lock and combined)
+    if lock and not combined:
         _lock_member(member)
-    first_pass = _keep_result(attempt, day)
+    first_pass = _keep_result(attempt, day, counts if combined else None)
+    if combined:
+        counts.clear()  # written
     if first_pass:
         counts[(attempt.unit_id, figures.PASSED, day)] += 1
         if quiz.requirement_id:
             metric = figures.requirement_metric(quiz.requirement_id, "passed")
             counts[(attempt.unit_id, metric, day)] += 1
-        _award_locked(member, PointsRule.QUIZ, f"quiz:{quiz.pk}", ended, counts)
+        _award_locked(
+            member, PointsRule.QUIZ, f"quiz:{quiz.pk}", ended, counts, write_counts=combined
+        )
+        if combined:
+            return
     stats.emit_counts(counts)
+
+
+_SCORED_FIELDS = (
+    "answers",
+    "correct",
+    "score",
+    "passed",
+    "submitted_at",
+    "seconds_taken",
+    "status",
+)
+
+
+@functools.cache
+def _scored_sql() -> str:
+    meta = Attempt._meta
+    qn = connection.ops.quote_name
+    sets = ", ".join(f"{qn(meta.get_field(n).column)} = %s" for n in _SCORED_FIELDS)  # type: ignore[union-attr]
+    return f"UPDATE {qn(meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608 (our names)
+
+
+def _write_scored(attempt: Attempt, *, lock_member: bool) -> None:
+    """Write the scored attempt's columns (what `save(update_fields=…)` wrote), by hand:
+    every submit of a contest writes it. `lock_member` (PostgreSQL): the same statement
+    takes the member's lock (`_lock_member`'s upsert as a data-modifying CTE)."""
+    meta = Attempt._meta
+    params = [
+        meta.get_field(n).get_db_prep_save(getattr(attempt, n), connection)  # type: ignore[union-attr]
+        for n in _SCORED_FIELDS
+    ]
+    sql = _scored_sql()
+    if lock_member:
+        sql = f"WITH member_lock AS ({_lock_member_sql()}) {sql}"
+        params = [attempt.member_id, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, attempt.pk])
 
 
 def expire_attempts(
@@ -1528,11 +1628,16 @@ def _award_locked(
     source: str,
     now: datetime.datetime,
     counts: Counter[stats.CountKey],
+    *,
+    write_counts: bool = False,
 ) -> PointsEntry | None:
     """`award_points` in a transaction that holds the member's lock; the figure change
     goes into `counts` for the caller to write. Two statements: the entry, inserted only
     below the day's cap (read in the same statement, exact because the member's awards are
-    serialised by the lock) and only once per source (the unique index), then the balance."""
+    serialised by the lock) and only once per source (the unique index), then the balance.
+
+    `write_counts` (PostgreSQL): one statement — the entry, the balance, `counts` and the
+    points' own figure change as data-modifying CTEs of the entry's INSERT."""
     points, cap = points_rules()[rule]
     day = timezone.localdate(now)
     source = source[:60]
@@ -1543,32 +1648,52 @@ def _award_locked(
         name: meta.get_field(name).get_db_prep_save(value, connection)  # type: ignore[union-attr]
         for name, value in (("day", day), ("at", now))
     }
+    sql = (
+        f"INSERT INTO {table} (member_id, unit_id, rule, source, points, day, {qn('at')}) "  # noqa: S608
+        f"SELECT %s, %s, %s, %s, "
+        f"CASE WHEN %s < %s - e.earned THEN %s ELSE %s - e.earned END, %s, %s "
+        f"FROM (SELECT COALESCE(SUM(points), 0) AS earned FROM {table} "
+        f"WHERE member_id = %s AND rule = %s AND day = %s) e "
+        f"WHERE %s - e.earned > 0 "
+        f"ON CONFLICT (member_id, source) DO NOTHING RETURNING id, points"
+    )
+    params = [
+        member.pk,
+        member.unit_id,
+        rule,
+        source,
+        points,
+        cap,
+        points,
+        cap,
+        prep["day"],
+        prep["at"],
+        member.pk,
+        rule,
+        prep["day"],
+        cap,
+    ]
+    if write_counts:
+        # The entry's points (below the cap: known only to the INSERT) go to the balance
+        # and to the figures within the same statement.
+        balance = qn(PointsBalance._meta.db_table)
+        facts = qn(FactDelta._meta.db_table)
+        parts = [
+            f"entry AS ({sql})",
+            f"balance AS (UPDATE {balance} SET points = {balance}.points + entry.points "  # noqa: S608
+            f"FROM entry WHERE {balance}.member_id = %s)",
+            f"points_fact AS (INSERT INTO {facts} (org_id, metric, day, delta) "  # noqa: S608
+            f"SELECT %s, %s, %s, points FROM entry)",
+        ]
+        params += [member.pk, member.unit_id, figures.POINTS, prep["day"]]
+        other = stats.counts_insert_sql(counts)
+        if other is not None:
+            parts.append(f"facts AS ({other[0]})")
+            params += other[1]
+        counts.clear()  # written
+        sql = f"WITH {', '.join(parts)} SELECT id, points FROM entry"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (member_id, unit_id, rule, source, points, day, {qn('at')}) "  # noqa: S608
-            f"SELECT %s, %s, %s, %s, "
-            f"CASE WHEN %s < %s - e.earned THEN %s ELSE %s - e.earned END, %s, %s "
-            f"FROM (SELECT COALESCE(SUM(points), 0) AS earned FROM {table} "
-            f"WHERE member_id = %s AND rule = %s AND day = %s) e "
-            f"WHERE %s - e.earned > 0 "
-            f"ON CONFLICT (member_id, source) DO NOTHING RETURNING id, points",
-            [
-                member.pk,
-                member.unit_id,
-                rule,
-                source,
-                points,
-                cap,
-                points,
-                cap,
-                prep["day"],
-                prep["at"],
-                member.pk,
-                rule,
-                prep["day"],
-                cap,
-            ],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None  # awarded before, or the day's cap is reached
@@ -1583,8 +1708,9 @@ def _award_locked(
         at=now,
     )
     entry._state.adding = False
-    PointsBalance.objects.filter(member=member).update(points=F("points") + entry.points)
-    counts[(member.unit_id, figures.POINTS, day)] += entry.points
+    if not write_counts:
+        PointsBalance.objects.filter(member=member).update(points=F("points") + entry.points)
+        counts[(member.unit_id, figures.POINTS, day)] += entry.points
     return entry
 
 

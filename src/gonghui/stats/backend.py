@@ -49,12 +49,16 @@ def append_changes(table: str, rows: Sequence[tuple[Any, ...]]) -> None:
     statement (the per-fact path of every domain: no ORM objects, one round trip)."""
     if not rows:
         return
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" (org_id, metric, day, delta) VALUES {values}',
-            [v for row in rows for v in row],
-        )
+        cursor.execute(*append_changes_sql(table, rows))
+
+
+def append_changes_sql(table: str, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """The INSERT of `append_changes` (rows not empty): (SQL, params), for a caller that
+    writes it as a part of a statement of its own (PostgreSQL: a data-modifying CTE)."""
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    sql = f'INSERT INTO "{table}" (org_id, metric, day, delta) VALUES {values}'
+    return sql, [v for row in rows for v in row]
 
 
 def vacuum(table: str) -> bool:

@@ -62,6 +62,16 @@ def emit_counts(counts: Mapping[CountKey, int], *, shared: SharedConnection | No
         )
 
 
+def counts_insert_sql(counts: Mapping[CountKey, int]) -> tuple[str, list[Any]] | None:
+    """`emit_counts` of a handful of changes as one INSERT statement (SQL, params) that the
+    caller runs itself, within a statement of its own (PostgreSQL: a data-modifying CTE,
+    saving a round trip); None when every delta is 0."""
+    rows = [
+        (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
+    ]
+    return backend.append_changes_sql(FactDelta._meta.db_table, rows) if rows else None
+
+
 def mark_distinct(
     *,
     metric: str,

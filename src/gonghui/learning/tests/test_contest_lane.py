@@ -308,3 +308,61 @@ def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
     assert {a.status_code for a in answers} <= {200, 201}
     assert len({a.json()["attempt_id"] for a in answers}) == 1
     assert Attempt.objects.filter(quiz=q).count() == 1
+
+
+def test_a_submit_in_the_lane_reads_its_token_with_the_locked_attempt(tree, monkeypatch):
+    """A passed submit in the lane: one read (token, user, attempt, quiz, member; locked),
+    then on PostgreSQL three writes — the attempt, the result, the points."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    alone = lane.LaneApplication(not_django)
+    attempt_id = post(alone, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
+    monkeypatch.setattr(accounts_services, "TOKEN_USE_FLUSH_SECONDS", 60.0)
+    monkeypatch.setattr(token_uses, "flushed_at", time.monotonic())
+    body = {"answers": right_answers(attempt_id)}
+    with CaptureQueriesContext(connection) as captured:
+        answer = post(alone, f"/api/quizzes/attempts/{attempt_id}/submit", key, body)
+    assert answer.status_code == 200 and answer.json()["passed"] is True
+    # The submit's own transaction (a savepoint in the test's) aside.
+    sql = [
+        c["sql"]
+        for c in captured.captured_queries
+        if not c["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    assert sql[0].lstrip().startswith("SELECT") and "accounts_apitoken" in sql[0]
+    assert "learning_attempt" in sql[0]
+    assert not any("accounts_apitoken" in s for s in sql[1:])  # the token: read once
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE OF a" in sql[0]
+        assert len(sql) == 4, sql
+    stored = Attempt.objects.get(pk=attempt_id)
+    assert (stored.status, stored.score, stored.passed) == (AttemptStatus.SUBMITTED, 100, True)
+
+
+def test_the_lane_refuses_a_submit_as_the_full_stack_does(tree, settings):
+    """Another member's attempt (404), an answer to a question not in the attempt and an
+    answer not among the options (422): the lane's answers equal the full stack's, byte
+    for byte, and nothing is scored."""
+    bank(tree)
+    q = quiz(tree, count=5)
+    key, other = issue_api_token(user=tree.users["worker"]), _second_worker(tree)
+    alone = lane.LaneApplication(not_django)
+    full = lane.LaneApplication(django_application)
+    attempt_id = post(alone, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
+    url = f"/api/quizzes/attempts/{attempt_id}/submit"
+    cases = [
+        (other, {"answers": {"0": [0]}}, 404),
+        (key, {"answers": {"9": [0]}}, 422),
+        (key, {"answers": {"0": [7]}}, 422),
+    ]
+    ours = [post(alone, url, k, body) for k, body, _status in cases]
+    settings.GONGHUI_API_LANE = False
+    theirs = [post(full, url, k, body) for k, body, _status in cases]
+    for mine, stack, (_k, _body, status) in zip(ours, theirs, cases, strict=True):
+        assert mine.status_code == stack.status_code == status
+        assert mine.content == stack.content and mine.headers == stack.headers
+    assert Attempt.objects.get(pk=attempt_id).status == AttemptStatus.IN_PROGRESS
