@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core import signals
@@ -73,7 +74,8 @@ Handler = Callable[[str, tuple[int, ...], Any], Answer | None]
 class Route:
     method: str
     path: re.Pattern[str]  # on PATH_INFO; its groups are ids (digits)
-    schema: type[BaseModel] | None  # the view's payload schema (None: the body is ignored)
+    # The view's payload schema (None: the body is ignored); of a GET, its query schema.
+    schema: type[BaseModel] | None
     handler: Handler
 
 
@@ -84,7 +86,8 @@ def route(
     method: str, path: str, schema: type[BaseModel] | None = None
 ) -> Callable[[Handler], Handler]:
     """Serve `method path` (a regular expression on PATH_INFO) in the lane, its JSON body
-    validated by `schema` (the ninja view's payload schema) as ninja would."""
+    validated by `schema` (the ninja view's payload schema) as ninja would; a GET's query
+    string by `schema` (the view's `Query[...]` schema)."""
 
     def register(handler: Handler) -> Handler:
         ROUTES.append(Route(method, re.compile(path), schema, handler))
@@ -125,6 +128,24 @@ def _payload(raw: bytes, content_type: str, schema: type[BaseModel] | None) -> A
         return _INVALID
     try:
         return schema.model_validate(body)
+    except PydanticValidationError:
+        return _INVALID
+
+
+def _query(query_string: str, schema: type[BaseModel] | None) -> Any:
+    """A GET's query string as `schema`, or _INVALID for ninja to answer (a name given
+    twice too: ninja's reading of it is left to ninja)."""
+    if schema is None:
+        return None
+    try:
+        pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False)
+    except ValueError:
+        return _INVALID
+    values = dict(pairs)
+    if len(values) != len(pairs):
+        return _INVALID
+    try:
+        return schema.model_validate(values)
     except PydanticValidationError:
         return _INVALID
 
@@ -204,7 +225,10 @@ class LaneApplication:
         content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
         if scheme.lower() != "bearer" or not key.strip():
             return None, ""
-        payload = _payload(raw, content_type, lane_route.schema)
+        if lane_route.method == "GET":
+            payload = _query(environ.get("QUERY_STRING", ""), lane_route.schema)
+        else:
+            payload = _payload(raw, content_type, lane_route.schema)
         if payload is _INVALID:
             return None, ""
         signals.request_started.send(sender=self.__class__, environ=environ)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core import signals
 from django.db import close_old_connections
@@ -91,8 +92,9 @@ class BearerApi:
         self.wsgi = wsgi
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        if self.wsgi and not params:
-            return call_wsgi(_production_application(), "GET", url, headers=self.headers)
+        if self.wsgi:
+            query = f"?{urlencode(params, doseq=True)}" if params else ""
+            return call_wsgi(_production_application(), "GET", url + query, headers=self.headers)
         return self.client.get(url, params or {}, headers=self.headers)
 
     def _send(self, method: str, url: str, body: Any) -> Any:

@@ -799,7 +799,8 @@ def test_contest_rankings_are_scoped(tree, as_user):
         assert response.status_code == 404
 
 
-def test_leaderboards_are_scoped(tree, as_user):
+def test_leaderboards_are_scoped(tree, as_phone):
+    as_user = as_phone  # through the full stack and through the production application
     for member in (tree.cd_member, tree.cd_member2, tree.my_member):
         services.award_points(member, PointsRule.QUIZ, "quiz:1")
     services.award_points(tree.cd_member, PointsRule.COURSE, "course:1")

@@ -366,3 +366,53 @@ def test_the_lane_refuses_a_submit_as_the_full_stack_does(tree, settings):
         assert mine.status_code == stack.status_code == status
         assert mine.content == stack.content and mine.headers == stack.headers
     assert Attempt.objects.get(pk=attempt_id).status == AttemptStatus.IN_PROGRESS
+
+
+def test_a_leaderboard_in_the_lane_answers_as_the_full_stack(tree, settings):
+    """The leaderboard a contest's screens and phones watch: its 200 answers come from the
+    lane alone, byte for byte the full stack's; refusals and odd queries go to Django."""
+    from gonghui.learning import selectors, services
+    from gonghui.learning.models import PointsRule
+    from gonghui.stats import services as stats
+
+    for member in (tree.cd_member, tree.cd_member2, tree.my_member):
+        services.award_points(member, PointsRule.QUIZ, "quiz:1")
+    stats.fold_pending()
+    cadre = issue_api_token(user=tree.users["province_admin"])
+    city = issue_api_token(user=tree.users["chengdu_admin"])
+    worker = issue_api_token(user=tree.users["worker"])
+    served = [
+        (cadre, f"org_id={tree.province.pk}&kind=members"),
+        (cadre, f"org_id={tree.province.pk}&kind=units"),
+        (cadre, f"org_id={tree.chengdu.pk}&kind=members&limit=1"),
+        (city, "kind=units"),
+    ]
+    handed_on = [
+        (city, f"org_id={tree.mianyang.pk}"),  # not in scope: 404
+        (worker, ""),  # no scope: 404
+        (cadre, "kind=everyone"),  # ninja's 422
+        (cadre, "limit=0"),
+        (cadre, f"org_id={tree.province.pk}&org_id={tree.chengdu.pk}"),
+    ]
+
+    def get(app: Any, key: str, query: str) -> Any:
+        url = f"/api/points/leaderboard?{query}"
+        return call_wsgi(app, "GET", url, headers={"Authorization": f"Bearer {key}"})
+
+    alone = lane.LaneApplication(not_django)
+    full = lane.LaneApplication(django_application)
+    ours = [get(alone, key, query) for key, query in served]
+    selectors.forget_leaderboards()
+    with pytest.raises(DjangoNotCalled):
+        get(alone, *handed_on[0])
+    mixed = [get(full, key, query) for key, query in handed_on]
+    settings.GONGHUI_API_LANE = False
+    selectors.forget_leaderboards()
+    theirs = [get(full, key, query) for key, query in served]
+    stack = [get(full, key, query) for key, query in handed_on]
+    for mine, them in zip(ours + mixed, theirs + stack, strict=True):
+        assert mine.status_code == them.status_code
+        assert mine.content == them.content and mine.headers == them.headers
+    assert [r.status_code for r in ours] == [200, 200, 200, 200]
+    assert [r.status_code for r in mixed] == [404, 404, 422, 422, 200]
+    assert [r["name"] for r in ours[0].json()["members"]] == ["张伟", "李娜", "刘芳"]
