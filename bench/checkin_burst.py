@@ -1181,13 +1181,16 @@ def load_main(opts: argparse.Namespace) -> None:
 # --- child: the cost of one check-in, taken apart (Django in-process) -----------------
 
 
-def wsgi_post(application: Any, path: str, token: str, body: Any) -> tuple[int, bytes]:
+def wsgi_post(
+    application: Any, path: str, token: str, body: Any, *, method: str = "POST", query: str = ""
+) -> tuple[int, bytes]:
     """POST `body` (JSON; None: no body) with a bearer token to a WSGI application in this
-    process, as a server calls it: (status, content)."""
+    process, as a server calls it: (status, content). `method="GET"` with `query`: a GET."""
     raw = json.dumps(body).encode() if body is not None else b""
     environ = {
-        "REQUEST_METHOD": "POST",
+        "REQUEST_METHOD": method,
         "PATH_INFO": path,
+        "QUERY_STRING": query,
         "CONTENT_LENGTH": str(len(raw)),
         "CONTENT_TYPE": "application/json",
         "HTTP_AUTHORIZATION": f"Bearer {token}",

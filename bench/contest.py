@@ -32,7 +32,7 @@ DEBUG off, PostgreSQL), while a cadre of the root reads the leaderboards.
    changes every 2 s. When the server's autovacuum is off (it is on this machine),
    `VACUUM (ANALYZE)` of the written tables every `--vacuum-every` seconds stands in;
 5. the analysis (a child: starts and submits through the production WSGI application
-   and its fast lane, the boards through Django's test client): statements per start,
+   and its fast lane, the boards too): statements per start,
    resume, submit (passed, failed, again), leaderboard (members, units) and healthz
    (CaptureQueriesContext), CPU per call (app and its PostgreSQL backend), time inside
    statements by kind, cProfile by library; then `stats.services.fold_pending()` and
@@ -1493,7 +1493,6 @@ def analyse_main(opts: argparse.Namespace) -> None:
     setup = json.loads(Path(opts.setup).read_text())
     quiz_id, bank, root = setup["quiz_id"], setup["bank"], setup["root_id"]
     members = setup["analysis"]
-    cadre = {"HTTP_AUTHORIZATION": f"Bearer {setup['cadre_token']}"}
     client = Client()
     rng = random.Random(5)
 
@@ -1517,9 +1516,17 @@ def analyse_main(opts: argparse.Namespace) -> None:
         return json.loads(out)
 
     def board(kind: str) -> Any:
-        r = client.get("/api/points/leaderboard", {"org_id": root, "kind": kind}, **cadre)
-        assert r.status_code == 200, (r.status_code, r.content[:300])
-        return r.json()
+        # Through the production WSGI application too (the lane serves a board's reads).
+        code, out = wsgi_post(
+            application,
+            "/api/points/leaderboard",
+            setup["cadre_token"],
+            None,
+            method="GET",
+            query=f"org_id={root}&kind={kind}",
+        )
+        assert code == 200, (code, out[:300])
+        return json.loads(out)
 
     def healthz() -> None:
         assert client.get("/healthz").status_code == 200
