@@ -1541,7 +1541,8 @@ _SCORED_FIELDS = (
 def _scored_sql() -> str:
     meta = Attempt._meta
     qn = connection.ops.quote_name
-    sets = ", ".join(f"{qn(meta.get_field(n).column)} = %s" for n in _SCORED_FIELDS)  # type: ignore[union-attr]
+    column = {f.name: str(f.column) for f in meta.concrete_fields}
+    sets = ", ".join(f"{qn(column[n])} = %s" for n in _SCORED_FIELDS)
     return f"UPDATE {qn(meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608 (our names)
 
 
