@@ -1625,4 +1625,6 @@ def lane_leaderboard(
         body = leaderboard_body(user, filters)
     except (Http404, PermissionDenied):
         return None
-    return Answer(200, LeaderboardOut.model_validate(body).model_dump(mode="json"))
+    # The body has the schema's keys, in its order, and its types (the tests compare the
+    # bytes with the full stack's): not validated again.
+    return Answer(200, body)
