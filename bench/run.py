@@ -15,7 +15,9 @@ import argparse
 import datetime
 import json
 import random
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -377,16 +379,57 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
     base = timed(lambda: dict(cte(CTE_CHILDREN, root.pk)), repeat, warmup)
     cases.append(("children_of (superuser): province root", ours, base))
 
+    # The same queries as PostgreSQL executes them (EXPLAIN ANALYZE's execution time of
+    # every statement each makes, summed; median of `repeat`): the time above also holds
+    # the driver's round trip and Django's cursor, which a one-row read cannot go below.
+    def executed(fn: Callable[[], Any]) -> float:
+        statements: list[tuple[str, Any]] = []
+
+        def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            statements.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            fn()
+        times = []
+        for _ in range(repeat):
+            total = 0.0
+            for sql, params in statements:
+                # psycopg's own cursor, never prepared (EXPLAIN is not preparable).
+                with connection.connection.cursor() as cursor:
+                    explain = "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "
+                    cursor.execute(explain + sql, params, prepare=False)
+                    plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                total += plan[0]["Execution Time"]
+            times.append(total)
+        return statistics.median(times)
+
+    server = {
+        "subtree_member_count: province root": (
+            executed(lambda: selectors.subtree_member_count(root)),
+            executed(lambda: cte(CTE_COUNT, root.pk)),
+        ),
+        f"subtree_member_count: county {county.name}": (
+            executed(lambda: selectors.subtree_member_count(county)),
+            executed(lambda: cte(CTE_COUNT, county.pk)),
+        ),
+    }
+
     rows, results = [], []
     for label, (o_med, o_min, o_res), (b_med, b_min, b_res) in cases:
         ratio = b_med / o_med if o_med else float("inf")
         same = o_res == b_res
+        o_server, b_server = server.get(label, (None, None))
+        server_ratio = b_server / o_server if o_server else None
         rows.append(
             [
                 label,
                 f"{o_med:.2f}",
                 f"{b_med:.1f}",
                 f"{ratio:.0f}×",
+                "-" if o_server is None else f"{o_server:.3f} / {b_server:.1f}",
+                "-" if server_ratio is None else f"{server_ratio:.0f}×",
                 f"{o_res if isinstance(o_res, int) else len(o_res)}",
                 same,
             ]
@@ -399,6 +442,9 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
                 "cte_median_ms": round(b_med, 3),
                 "cte_min_ms": round(b_min, 3),
                 "ratio": round(ratio, 1),
+                "server_ours_median_ms": None if o_server is None else round(o_server, 4),
+                "server_cte_median_ms": None if b_server is None else round(b_server, 3),
+                "server_ratio": None if server_ratio is None else round(server_ratio, 1),
                 "result": o_res
                 if isinstance(o_res, int)
                 else {str(k): v for k, v in o_res.items()},
@@ -407,7 +453,16 @@ def bench_subtree(args: argparse.Namespace) -> dict[str, Any]:
         )
     table(
         f"subtree: median of {repeat} runs after {warmup} to warm up (goal: ours ≥50× faster)",
-        ["query", "ours ms", "CTE ms", "ratio", "members/rows", "same"],
+        [
+            "query",
+            "ours ms",
+            "CTE ms",
+            "ratio",
+            "executed: ours / CTE ms",
+            "ratio",
+            "members/rows",
+            "same",
+        ],
         rows,
     )
     data = {
