@@ -416,3 +416,50 @@ def test_a_leaderboard_in_the_lane_answers_as_the_full_stack(tree, settings):
     assert [r.status_code for r in ours] == [200, 200, 200, 200]
     assert [r.status_code for r in mixed] == [404, 404, 422, 422, 200]
     assert [r["name"] for r in ours[0].json()["members"]] == ["张伟", "李娜", "刘芳"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_submits_in_the_lane_score_once(tree):
+    """On PostgreSQL: six submits of one attempt at the same moment through the lane (a
+    phone's retries) answer the same result, and the attempt is scored, ranked, awarded
+    and counted once."""
+    import threading
+
+    from django.db import connection
+
+    from gonghui.learning import figures
+    from gonghui.learning.models import PointsEntry, QuizResult
+    from gonghui.stats.models import FactDelta
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises every writer")
+    bank(tree)
+    q = quiz(tree, count=5)
+    key = issue_api_token(user=tree.users["worker"])
+    app = lane.LaneApplication(not_django)
+    attempt_id = post(app, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
+    body = {"answers": right_answers(attempt_id)}
+    barrier = threading.Barrier(6)
+    answers: list[Any] = []
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            answers.append(post(app, f"/api/quizzes/attempts/{attempt_id}/submit", key, body))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200] * 6
+    assert len({a.content for a in answers}) == 1
+    assert answers[0].json()["score"] == 100 and answers[0].json()["passed"] is True
+    assert QuizResult.objects.filter(quiz=q).count() == 1
+    assert PointsEntry.objects.filter(source=f"quiz:{q.pk}").count() == 1
+    counted = FactDelta.objects.filter(metric__in=[figures.ATTEMPTS, figures.PASSED])
+    assert sorted(counted.values_list("metric", "delta")) == sorted(
+        [(figures.ATTEMPTS, 1), (figures.PASSED, 1)]
+    )
