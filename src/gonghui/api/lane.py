@@ -18,10 +18,13 @@ given it:
 - the same JSON (ninja's encoder) and the same response headers as the full stack
   (security middleware, X-Frame-Options, Content-Language, Vary) — tests compare both.
 
-Anything it does not recognise — another method or path, no bearer token, a body that
-does not validate against the route's ninja schema, an unknown token — goes to Django
-unchanged (the body put back), so every error answer stays Django's and ninja's. A
-route's handler may also hand a request on, but only before it has written anything.
+A route may also be a `GET` (a contest's leaderboard), its query string validated by the
+view's `Query` schema as its body would be.
+
+Anything it does not recognise — another method or path, no bearer token, a body (or a
+query) that does not validate against the route's ninja schema, an unknown token — goes
+to Django unchanged (the body put back), so every error answer stays Django's and ninja's.
+A route's handler may also hand a request on, but only before it has written anything.
 
 `GONGHUI_API_LANE=0` turns it off (every request then takes the full stack).
 """
