@@ -41,6 +41,14 @@ def api_token_from_row(token_values: Sequence[Any], user_values: Sequence[Any]) 
     return token
 
 
+def api_token_leading(row: Sequence[Any]) -> tuple[ApiToken, Sequence[Any]]:
+    """The token with its user from the first columns of `row` (a read that selects
+    `api_token_shapes()` first, then columns of its own), and the rest of the row."""
+    token_shape, user_shape = api_token_shapes()
+    at = len(token_shape) + len(user_shape)
+    return api_token_from_row(row[: len(token_shape)], row[len(token_shape) : at]), row[at:]
+
+
 @functools.cache
 def _token_read() -> str:
     token, user = api_token_shapes()
@@ -61,5 +69,4 @@ def api_token_of(raw_token: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    size = len(api_token_shapes()[0])
-    return api_token_from_row(row[:size], row[size:])
+    return api_token_leading(row)[0]

@@ -37,7 +37,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from gonghui.accounts.models import ApiToken
-from gonghui.accounts.selectors import api_token_from_row, api_token_shapes
+from gonghui.accounts.selectors import api_token_leading, api_token_shapes
 from gonghui.activities.models import Activity, CheckIn, CheckInRefusal, UnitReach
 from gonghui.audit.models import AuditEntry
 from gonghui.core import rows
@@ -182,10 +182,8 @@ def read_check_in_by_api_token(
         row = cursor.fetchone()
     if row is None:
         return None
-    token_shape, user_shape = api_token_shapes()
-    at = len(token_shape) + len(user_shape)
-    token = api_token_from_row(row[: len(token_shape)], row[len(token_shape) : at])
-    return token, _check_in_read(row[at:])
+    token, rest = api_token_leading(row)
+    return token, _check_in_read(rest)
 
 
 @dataclass(frozen=True)

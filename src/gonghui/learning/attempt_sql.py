@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from gonghui.accounts.models import ApiToken
-from gonghui.accounts.selectors import api_token_from_row, api_token_shapes
+from gonghui.accounts.selectors import api_token_leading, api_token_shapes
 from gonghui.core import rows
 from gonghui.learning.models import Attempt, AttemptStatus, Question, Quiz
 from gonghui.orgs.models import Member, MemberStatus, Org
@@ -118,10 +118,8 @@ def read_start_by_api_token(key_hash: str, quiz_id: int) -> tuple[ApiToken, Star
         row = cursor.fetchone()
     if row is None:
         return None
-    token_shape, user_shape = api_token_shapes()
-    at = len(token_shape) + len(user_shape)
-    token = api_token_from_row(row[: len(token_shape)], row[len(token_shape) : at])
-    return token, _start_read(row[at:])
+    token, rest = api_token_leading(row)
+    return token, _start_read(rest)
 
 
 def _start_read(row: Sequence[Any]) -> StartRead:

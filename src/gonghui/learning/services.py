@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gonghui.accounts.models import ApiToken, hash_token
-from gonghui.accounts.selectors import api_token_from_row, api_token_shapes
+from gonghui.accounts.selectors import api_token_leading, api_token_shapes
 from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core import rows
@@ -1402,10 +1402,8 @@ def _locked_attempt_by_api_token(key_hash: str, pk: int) -> tuple[ApiToken, Atte
         row = cursor.fetchone()
     if row is None:
         return None
-    token_shape, user_shape = api_token_shapes()
-    at = len(token_shape) + len(user_shape)
-    token = api_token_from_row(row[: len(token_shape)], row[len(token_shape) : at])
-    return token, _attempt_from_row(row[at:])
+    token, rest = api_token_leading(row)
+    return token, _attempt_from_row(rest)
 
 
 def _keep_result(

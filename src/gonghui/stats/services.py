@@ -48,9 +48,7 @@ def emit_counts(counts: Mapping[CountKey, int], *, shared: SharedConnection | No
     """Many changes at once (a check-in's figures, imports, bulk moves), already summed
     per (org, metric, day). `shared`: written through that connection (an import's
     writer thread, see orgs.bulk)."""
-    rows = [
-        (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
-    ]
+    rows = _change_rows(counts)
     if shared is None and len(rows) <= 200:
         # A handful (one check-in, one scored quiz): one multi-row INSERT, no model objects.
         backend.append_changes(FactDelta._meta.db_table, rows)
@@ -66,10 +64,15 @@ def counts_insert_sql(counts: Mapping[CountKey, int]) -> tuple[str, list[Any]] |
     """`emit_counts` of a handful of changes as one INSERT statement (SQL, params) that the
     caller runs itself, within a statement of its own (PostgreSQL: a data-modifying CTE,
     saving a round trip); None when every delta is 0."""
-    rows = [
+    rows = _change_rows(counts)
+    return backend.append_changes_sql(FactDelta._meta.db_table, rows) if rows else None
+
+
+def _change_rows(counts: Mapping[CountKey, int]) -> list[tuple[int, str, Any, int]]:
+    """(org_id, metric, day, delta) of the non-zero changes."""
+    return [
         (org_id, metric, day, delta) for (org_id, metric, day), delta in counts.items() if delta
     ]
-    return backend.append_changes_sql(FactDelta._meta.db_table, rows) if rows else None
 
 
 def mark_distinct(
