@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from gonghui.accounts import services as accounts_services
 from gonghui.accounts.services import issue_api_token, token_uses
+from gonghui.activities.tests.test_concurrency import run_at_once
 from gonghui.api import lane
 from gonghui.api.testing import DjangoNotCalled, call_wsgi, not_django
 from gonghui.learning.models import Attempt, AttemptStatus, Question, Quiz
@@ -279,7 +280,6 @@ def test_the_lane_leaves_every_other_start_to_the_general_path(tree):
 def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
     """On PostgreSQL: eight starts of one member at the same moment through the lane
     answer one attempt, written once."""
-    import threading
 
     from django.db import connection
 
@@ -289,21 +289,9 @@ def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
     q = quiz(tree, count=5)
     key = issue_api_token(user=tree.users["worker"])
     app = lane.LaneApplication(not_django)
-    barrier = threading.Barrier(8)
-    answers: list[Any] = []
-
-    def tap() -> None:
-        try:
-            barrier.wait()
-            answers.append(post(app, f"/api/quizzes/{q.pk}/attempts", key))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=tap) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    url = f"/api/quizzes/{q.pk}/attempts"
+    answers = [r for rs in run_at_once([[lambda: post(app, url, key)]] * 8) for r in rs]
+    assert not [a for a in answers if isinstance(a, Exception)], answers
     assert sorted(a.status_code for a in answers).count(201) == 1
     assert {a.status_code for a in answers} <= {200, 201}
     assert len({a.json()["attempt_id"] for a in answers}) == 1
@@ -423,7 +411,6 @@ def test_simultaneous_submits_in_the_lane_score_once(tree):
     """On PostgreSQL: six submits of one attempt at the same moment through the lane (a
     phone's retries) answer the same result, and the attempt is scored, ranked, awarded
     and counted once."""
-    import threading
 
     from django.db import connection
 
@@ -439,21 +426,9 @@ def test_simultaneous_submits_in_the_lane_score_once(tree):
     app = lane.LaneApplication(not_django)
     attempt_id = post(app, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
     body = {"answers": right_answers(attempt_id)}
-    barrier = threading.Barrier(6)
-    answers: list[Any] = []
-
-    def submit() -> None:
-        try:
-            barrier.wait()
-            answers.append(post(app, f"/api/quizzes/attempts/{attempt_id}/submit", key, body))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    url = f"/api/quizzes/attempts/{attempt_id}/submit"
+    answers = [r for rs in run_at_once([[lambda: post(app, url, key, body)]] * 6) for r in rs]
+    assert not [a for a in answers if isinstance(a, Exception)], answers
     assert [a.status_code for a in answers] == [200] * 6
     assert len({a.content for a in answers}) == 1
     assert answers[0].json()["score"] == 100 and answers[0].json()["passed"] is True
