@@ -38,9 +38,9 @@ def subtree(org: Org) -> QuerySet[Org]:
 
 def subtree_member_count(org: Org) -> int:
     """Active members registered anywhere in the subtree of `org`, exact now."""
-    from gonghui.stats.selectors import live_subtree_totals
+    from gonghui.stats.selectors import live_subtree_total
 
-    return live_subtree_totals([org], MEMBERS)[org.pk]
+    return live_subtree_total(org, MEMBERS)
 
 
 def subtree_org_count(org: Org) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -278,6 +279,30 @@ def live_subtree_figures(
 
 def live_subtree_totals(orgs: list[Org], metric: str) -> dict[int, int]:
     return {pk: values[metric] for pk, values in live_subtree_figures(orgs, [metric]).items()}
+
+
+@functools.cache
+def _one_total_sql(depth: int) -> str:
+    col = ancestor_field(depth)
+    # `live_subtree_figures`' two parts summed into one value, one snapshot: the folded
+    # total, and the pending changes summed by org, then each org's ancestor looked up.
+    return (
+        f'SELECT CAST(COALESCE((SELECT value FROM "{SubtreeCount._meta.db_table}" '
+        "WHERE metric = %s AND org_id = %s), 0) + COALESCE((SELECT SUM(g.v) FROM (SELECT "
+        f'org_id, SUM(delta) AS v FROM "{FactDelta._meta.db_table}" WHERE metric = %s '
+        f'GROUP BY org_id) g WHERE (SELECT o."{col}" FROM "{Org._meta.db_table}" o '
+        "WHERE o.id = g.org_id) = %s), 0) AS BIGINT)"
+    )
+
+
+def live_subtree_total(org: Org, metric: str) -> int:
+    """One org's exact subtree total of one figure now: `live_subtree_totals` for the
+    commonest read (an org's page, `/api/orgs/{id}`), as one value from one statement
+    whose text depends only on the org's depth. The read is one index row; its time is
+    the round trip and the driver, so nothing else is built around it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_one_total_sql(org.depth), [metric, org.pk, metric, org.pk])
+        return cursor.fetchone()[0]
 
 
 def period_total(org: Org, metric: Metric, *, start: datetime.date, end: datetime.date) -> int:

@@ -336,3 +336,29 @@ def test_imports_keep_figures_exact(tree):
     assert total(tree.chengdu, "orgs.grassroots") == 2
     assert total(tree.chengdu, "orgs.branch") == 2
     assert stats.rebuild(check=True) == []
+
+
+def test_one_orgs_total_equals_the_many_orgs_read_folded_pending_and_both(tree):
+    from gonghui.stats.selectors import live_subtree_figures, live_subtree_total
+
+    orgs = list(Org.objects.order_by("pk"))
+    metrics = ["members", "orgs.grassroots", "members.joined"]
+
+    def both_agree(expected_province_members: int) -> None:
+        many = live_subtree_figures(orgs, metrics)
+        for org in orgs:
+            for metric in metrics:
+                assert live_subtree_total(org, metric) == many[org.pk][metric], (org, metric)
+        assert live_subtree_total(tree.province, "members") == expected_province_members
+
+    assert FactDelta.objects.exists()  # all pending
+    both_agree(4)
+    stats.fold_pending()  # all folded
+    both_agree(4)
+    services.register_member(  # folded and pending
+        actor=SYSTEM, unit=tree.cd_team, name="新人", id_number=make_id_number(seq=502)
+    )
+    assert FactDelta.objects.exists()
+    both_agree(5)
+    assert live_subtree_total(tree.cd_team, "members") == 2
+    assert live_subtree_total(tree.cd_team, "no.such.metric") == 0
