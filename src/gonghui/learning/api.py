@@ -52,7 +52,7 @@ from gonghui.learning.models import (
 from gonghui.orgs import scoping
 from gonghui.orgs.models import Member, Org
 from gonghui.orgs.scoping import Perm, get_in_scope_or_404
-from gonghui.orgs.selectors import primary_org
+from gonghui.orgs.selectors import org_in_scope_or_404, primary_org
 
 courses_router = Router(tags=["courses"])
 quizzes_router = Router(tags=["quizzes"])
@@ -1584,7 +1584,7 @@ def leaderboard_body(user: Any, filters: LeaderboardFilter) -> dict[str, Any]:
     """The answer of the view above, also served in the API's fast lane (a contest's
     phones and screens watch it). Http404 / PermissionDenied as the view raises them."""
     if filters.org_id:
-        org = get_in_scope_or_404(Org.objects.all(), user, Perm.ORG_VIEW, pk=filters.org_id)
+        org = org_in_scope_or_404(user, Perm.ORG_VIEW, filters.org_id)
     else:
         org = primary_org(user)
         if org is None:

@@ -12,12 +12,13 @@ never learn that they exist.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from django.http import Http404
 
@@ -168,21 +169,33 @@ def grants_for(user: Any) -> list[Grant]:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    from gonghui.orgs.models import OrgStatus, Role
+    from gonghui.orgs.models import OrgStatus
 
     grants = []
-    roles = (
-        Role.objects.filter(user=user, org__status=OrgStatus.ACTIVE)
-        .select_related("org")
-        .only("kind", "org_only", "may_export_personal_data", "org__id", "org__depth")
-    )
-    for role in roles:
-        perms = PERMISSIONS_BY_ROLE.get(role.kind, frozenset())
-        if role.may_export_personal_data:
+    # Every scoped request reads these: by hand, not through the ORM, whose building of
+    # this query cost more CPU than PostgreSQL's answer (in Role's order, by org path).
+    with connection.cursor() as cursor:
+        cursor.execute(_grants_sql(), [user.pk, OrgStatus.ACTIVE])
+        roles = cursor.fetchall()
+    for kind, org_only, may_export_personal_data, org_id, depth in roles:
+        perms = PERMISSIONS_BY_ROLE.get(kind, frozenset())
+        if may_export_personal_data:
             perms = perms | {Perm.MEMBER_EXPORT_PERSONAL}
-        grants.append(Grant(role.org.pk, role.org.depth, role.org_only, perms))
+        grants.append(Grant(org_id, depth, bool(org_only), perms))
     setattr(user, _CACHE_ATTR, grants)
     return grants
+
+
+@functools.cache
+def _grants_sql() -> str:
+    from gonghui.orgs.models import Org, Role
+
+    # Table names from our models; the values are parameters.
+    return (
+        "SELECT r.kind, r.org_only, r.may_export_personal_data, o.id, o.depth "  # noqa: S608
+        f'FROM "{Role._meta.db_table}" r JOIN "{Org._meta.db_table}" o ON o.id = r.org_id '
+        "WHERE r.user_id = %s AND o.status = %s ORDER BY o.path, r.id"
+    )
 
 
 def forget_grants(user: Any) -> None:

@@ -219,3 +219,70 @@ def test_search_by_pinyin_initials_within_scope(tree):
 
 def test_members_stay_with_units(tree):
     assert Member.objects.filter(unit=tree.cd_union).count() == 2
+
+
+def _grants_through_the_orm(user):
+    """What `scoping.grants_for` read through the ORM before it was written by hand."""
+    from gonghui.orgs.models import Role
+    from gonghui.orgs.scoping import PERMISSIONS_BY_ROLE, Grant, Perm
+
+    grants = []
+    for role in Role.objects.filter(user=user, org__status=OrgStatus.ACTIVE).select_related("org"):
+        perms = PERMISSIONS_BY_ROLE.get(role.kind, frozenset())
+        if role.may_export_personal_data:
+            perms = perms | {Perm.MEMBER_EXPORT_PERSONAL}
+        grants.append(Grant(role.org.pk, role.org.depth, role.org_only, perms))
+    return grants
+
+
+def test_grants_read_by_hand_equal_the_orms_in_roles_order(tree):
+    from gonghui.orgs.models import RoleKind
+    from gonghui.orgs.scoping import SYSTEM, forget_grants, grants_for
+
+    many = tree.users["chengdu_viewer"]
+    # Roles at several orgs, one org-only, one at an org dissolved later.
+    for org, kind, org_only in (
+        (tree.mianyang, RoleKind.ADMIN, True),
+        (tree.province, RoleKind.VIEWER, False),
+        (tree.cd_team, RoleKind.STAFF, False),
+    ):
+        services.grant_role(actor=SYSTEM, user=many, org=org, kind=kind, org_only=org_only)
+    Org.objects.filter(pk=tree.cd_team.pk).update(status=OrgStatus.DISSOLVED)
+    for user in [*tree.users.values(), many]:
+        forget_grants(user)
+        assert grants_for(user) == _grants_through_the_orm(user), user.username
+    forget_grants(many)
+    assert [g.org_id for g in grants_for(many)] == [
+        tree.province.pk,
+        tree.chengdu.pk,
+        tree.mianyang.pk,
+    ]
+    assert [g.org_only for g in grants_for(many)] == [False, False, True]
+
+
+def test_org_in_scope_or_404_equals_the_scoping_filter(tree):
+    from gonghui.orgs.scoping import SYSTEM, Perm, get_in_scope_or_404
+
+    Org.objects.filter(pk=tree.fucheng.pk).update(status=OrgStatus.DISSOLVED)
+    orgs = list(Org.objects.all())
+    users = [*tree.users.values(), SYSTEM, None]
+    seen = refused = 0
+    for user in users:
+        for perm in (Perm.ORG_VIEW, Perm.ORG_CHANGE, Perm.MEMBER_VIEW):
+            for org in orgs:
+                try:
+                    expected = get_in_scope_or_404(Org.objects.all(), user, perm, pk=org.pk)
+                except Http404:
+                    with pytest.raises(Http404):
+                        selectors.org_in_scope_or_404(user, perm, org.pk)
+                    refused += 1
+                    continue
+                found = selectors.org_in_scope_or_404(user, perm, org.pk)
+                assert found == expected
+                assert {
+                    f.attname: getattr(found, f.attname) for f in Org._meta.concrete_fields
+                } == {f.attname: getattr(expected, f.attname) for f in Org._meta.concrete_fields}
+                seen += 1
+    assert seen and refused  # both sides of the rule were tried
+    with pytest.raises(Http404):
+        selectors.org_in_scope_or_404(SYSTEM, Perm.ORG_VIEW, 10**9)
