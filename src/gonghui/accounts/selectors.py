@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from gonghui.accounts.models import ApiToken, hash_token
 from gonghui.core import rows
@@ -64,9 +63,7 @@ def api_token_of(raw_token: str) -> ApiToken | None:
     """The token with its (active) user, in one statement written by hand: every API
     request of a phone client pays for this read, and through the ORM building it cost
     several times what PostgreSQL spends answering it (key_hash is unique: one row)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_token_read(), [hash_token(raw_token), True])
-        row = cursor.fetchone()
+    row = rows.one_row(_token_read(), [hash_token(raw_token), True])
     if row is None:
         return None
     return api_token_leading(row)[0]

@@ -159,9 +159,8 @@ def read_check_in(
     if wrong_codes is not None:
         params += [user_id, *_wrong_code_params(wrong_codes)]
     params += [activity_id, user_id, member_status]
-    with connection.cursor() as cursor:
-        cursor.execute(_read_sql(wrong_codes is not None), params)
-        row = cursor.fetchone()
+    row = rows.one_row(_read_sql(wrong_codes is not None), params)
+    assert row is not None  # one row always: the joins hang off a constant row
     return _check_in_read(row)
 
 
@@ -177,9 +176,7 @@ def read_check_in_by_api_token(
     a crowd's check-in in the API's fast lane reads nothing else. None when no active
     user holds that token."""
     params = [*_wrong_code_params(wrong_codes), True, activity_id, member_status, key_hash]
-    with connection.cursor() as cursor:
-        cursor.execute(_read_sql(wrong_codes is not None, by_api_token=True), params)
-        row = cursor.fetchone()
+    row = rows.one_row(_read_sql(wrong_codes is not None, by_api_token=True), params)
     if row is None:
         return None
     token, rest = api_token_leading(row)
@@ -365,9 +362,7 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         "units": rows.array_literal(tuple(w.unit_candidates)),
         **_plan_arrays(w.plan),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(), params)
-        row = cursor.fetchone()
+    row = rows.one_row(_sql(), params)
     if row is None:
         return None
     created, pk, unit_id, method, at, day, by_id = row

@@ -170,3 +170,39 @@ def one_of(
             return f"{column} = ANY('{quoted}'::{cast}[])", []
         return f"{column} = ANY(%s::{cast}[])", [literal]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def one_row(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of a statement (None without one), for the hottest one-row reads and
+    writes (a crowd's check-ins, an org's count). On PostgreSQL through one driver cursor
+    kept for the connection, not a new cursor and Django's wrapper around it on every
+    call, which together cost as much as the round trip itself; errors are still Django's
+    and a broken transaction is refused as Django's cursor refuses it. With statements
+    logged or wrapped (DEBUG, a test or a benchmark watching them), through Django's
+    cursor."""
+    if (
+        connection.vendor != "postgresql"
+        or connection.queries_logged
+        or connection.execute_wrappers
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    driver = connection.connection
+    # The cursor kept with the connection it belongs to (a reconnection makes a new one).
+    kept = getattr(connection, "_gonghui_kept_cursor", None)
+    if kept is None or kept[0] is not driver or kept[1].closed:
+        kept = (driver, connection.create_cursor())
+        connection._gonghui_kept_cursor = kept
+    cursor = kept[1]
+    with connection.wrap_database_errors:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def one_value(sql: str, params: Sequence[Any]) -> Any:
+    """The first value of `one_row` (None without a row)."""
+    row = one_row(sql, params)
+    return row[0] if row is not None else None

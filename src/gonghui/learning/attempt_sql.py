@@ -113,9 +113,7 @@ def read_start_by_api_token(key_hash: str, quiz_id: int) -> tuple[ApiToken, Star
     """The token with its active user and what a start of quiz `quiz_id` reads, in one
     statement; None when no active user holds the token."""
     params = [AttemptStatus.IN_PROGRESS, True, quiz_id, MemberStatus.ACTIVE, quiz_id, True]
-    with connection.cursor() as cursor:
-        cursor.execute(_start_sql(), [*params, key_hash])
-        row = cursor.fetchone()
+    row = rows.one_row(_start_sql(), [*params, key_hash])
     if row is None:
         return None
     token, rest = api_token_leading(row)
@@ -155,9 +153,7 @@ def insert_attempt(attempt: Attempt) -> bool:
         f.get_db_prep_save(getattr(attempt, f.attname), connection)  # type: ignore[union-attr]
         for f in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), [*params, AttemptStatus.IN_PROGRESS])
-        row = cursor.fetchone()
+    row = rows.one_row(_insert_sql(), [*params, AttemptStatus.IN_PROGRESS])
     if row is None:
         return False
     attempt.pk = row[0]

@@ -1386,9 +1386,7 @@ def _locked_attempt(pk: int, *, skip_locked: bool = False) -> Attempt:
     the transaction (`DoesNotExist` if it is gone, or locked by another scorer with
     `skip_locked`). Written by hand: every submit of a contest reads it, and building the
     ORM's query cost more than PostgreSQL's answer."""
-    with connection.cursor() as cursor:
-        cursor.execute(_locked_attempt_sql(skip_locked), [pk])
-        row = cursor.fetchone()
+    row = rows.one_row(_locked_attempt_sql(skip_locked), [pk])
     if row is None:
         raise Attempt.DoesNotExist(f"no attempt {pk} (or locked)")
     return _attempt_from_row(row)
@@ -1397,9 +1395,7 @@ def _locked_attempt(pk: int, *, skip_locked: bool = False) -> Attempt:
 def _locked_attempt_by_api_token(key_hash: str, pk: int) -> tuple[ApiToken, Attempt] | None:
     """`_locked_attempt` with the bearer token whose hash is `key_hash` and its active
     user, in the same statement; None when the token, its user or the attempt is missing."""
-    with connection.cursor() as cursor:
-        cursor.execute(_locked_attempt_sql(False, by_api_token=True), [key_hash, True, pk])
-        row = cursor.fetchone()
+    row = rows.one_row(_locked_attempt_sql(False, by_api_token=True), [key_hash, True, pk])
     if row is None:
         return None
     token, rest = api_token_leading(row)

@@ -300,9 +300,7 @@ def live_subtree_total(org: Org, metric: str) -> int:
     commonest read (an org's page, `/api/orgs/{id}`), as one value from one statement
     whose text depends only on the org's depth. The read is one index row; its time is
     the round trip and the driver, so nothing else is built around it."""
-    with connection.cursor() as cursor:
-        cursor.execute(_one_total_sql(org.depth), [metric, org.pk, metric, org.pk])
-        return cursor.fetchone()[0]
+    return rows.one_value(_one_total_sql(org.depth), [metric, org.pk, metric, org.pk])
 
 
 def period_total(org: Org, metric: Metric, *, start: datetime.date, end: datetime.date) -> int:

@@ -23,3 +23,40 @@ def test_one_of_matches_exactly_the_values_however_written(constant):
         cursor.execute(f"SELECT v FROM ({union}) t WHERE {test}", [*ODD, *params])  # noqa: S608
         found = [v for (v,) in cursor.fetchall()]
     assert sorted(found) == sorted(wanted)
+
+
+def test_one_value_reads_on_a_kept_cursor_with_djangos_errors_and_logging():
+    from django.db import DatabaseError, transaction
+    from django.db.transaction import TransactionManagementError
+    from django.test.utils import CaptureQueriesContext
+
+    assert rows.one_value("SELECT %s + 1", [41]) == 42
+    assert rows.one_value("SELECT 1 WHERE 1 = %s", [2]) is None  # no row
+    if connection.vendor == "postgresql":
+        kept = connection._gonghui_kept_cursor[1]
+        assert rows.one_value("SELECT %s", ["again"]) == "again"
+        assert connection._gonghui_kept_cursor[1] is kept  # the same driver cursor
+    # A driver error is Django's, and the connection goes on serving.
+    with pytest.raises(DatabaseError), transaction.atomic():
+        rows.one_value("SELECT x FROM no_such_table WHERE x = %s", [0])
+    assert rows.one_value("SELECT %s", [7]) == 7
+    # In a transaction already broken: refused as Django's cursor refuses it.
+    with transaction.atomic():
+        with pytest.raises(DatabaseError), transaction.atomic(savepoint=False):
+            rows.one_value("SELECT x FROM no_such_table WHERE x = %s", [0])
+        with pytest.raises(TransactionManagementError):
+            rows.one_value("SELECT %s", [1])
+    # Statements watched (a test counting them, DEBUG): through Django's cursor, logged.
+    with CaptureQueriesContext(connection) as captured:
+        assert rows.one_value("SELECT %s * 2", [21]) == 42
+    assert [q["sql"] for q in captured.captured_queries] == ["SELECT 21 * 2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_value_after_the_connection_was_closed_reads_on_a_new_cursor():
+    assert rows.one_value("SELECT %s", [1]) == 1
+    connection.close()
+    assert rows.one_value("SELECT %s", [2]) == 2
+    if connection.vendor == "postgresql":
+        driver, cursor = connection._gonghui_kept_cursor
+        assert driver is connection.connection and not cursor.closed
