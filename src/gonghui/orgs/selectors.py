@@ -46,12 +46,10 @@ def org_in_scope_or_404(user: Any, perm: str, pk: int) -> Org:
     (a contest's leaderboard): the org read by hand, then the user's grants asked in
     Python (`can`, the same rule as the scoping filter). Anything outside scope: 404."""
     shape = _whole_org()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT {shape.select("o")} FROM "{Org._meta.db_table}" o WHERE o.id = %s',  # noqa: S608
-            [pk],
-        )
-        row = cursor.fetchone()
+    row = rows.one_row(
+        f'SELECT {shape.select("o")} FROM "{Org._meta.db_table}" o WHERE o.id = %s',  # noqa: S608
+        [pk],
+    )
     org = shape.build(row) if row is not None else None
     if org is None or not can(user, perm, org):
         raise Http404
