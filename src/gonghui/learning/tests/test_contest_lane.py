@@ -276,22 +276,33 @@ def test_the_lane_leaves_every_other_start_to_the_general_path(tree):
     assert services.read_for_lane_start("no such token", small.pk) is None
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
-    """On PostgreSQL: eight starts of one member at the same moment through the lane
-    answer one attempt, written once."""
-
+def _crowd_lane(tree: Any) -> tuple[Quiz, str, Any]:
+    """The quiz, the worker's bearer token and the lane of the concurrency tests below,
+    which need PostgreSQL (SQLite serialises every writer)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises every writer")
     bank(tree)
     q = quiz(tree, count=5)
-    key = issue_api_token(user=tree.users["worker"])
-    app = lane.LaneApplication(not_django)
-    url = f"/api/quizzes/{q.pk}/attempts"
-    answers = [r for rs in run_at_once([[lambda: post(app, url, key)]] * 8) for r in rs]
+    return q, issue_api_token(user=tree.users["worker"]), lane.LaneApplication(not_django)
+
+
+def _at_once(times: int, call: Any) -> list[Any]:
+    """The answers of `call` made `times` at the same moment, each on its own
+    connection; none may have raised."""
+    answers = [r for rs in run_at_once([[call]] * times) for r in rs]
     assert not [a for a in answers if isinstance(a, Exception)], answers
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_of_double_taps_writes_one_attempt_per_member(tree):
+    """On PostgreSQL: eight starts of one member at the same moment through the lane
+    answer one attempt, written once."""
+    q, key, app = _crowd_lane(tree)
+    url = f"/api/quizzes/{q.pk}/attempts"
+    answers = _at_once(8, lambda: post(app, url, key))
     assert sorted(a.status_code for a in answers).count(201) == 1
     assert {a.status_code for a in answers} <= {200, 201}
     assert len({a.json()["attempt_id"] for a in answers}) == 1
@@ -412,23 +423,15 @@ def test_simultaneous_submits_in_the_lane_score_once(tree):
     phone's retries) answer the same result, and the attempt is scored, ranked, awarded
     and counted once."""
 
-    from django.db import connection
-
     from gonghui.learning import figures
     from gonghui.learning.models import PointsEntry, QuizResult
     from gonghui.stats.models import FactDelta
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises every writer")
-    bank(tree)
-    q = quiz(tree, count=5)
-    key = issue_api_token(user=tree.users["worker"])
-    app = lane.LaneApplication(not_django)
+    q, key, app = _crowd_lane(tree)
     attempt_id = post(app, f"/api/quizzes/{q.pk}/attempts", key).json()["attempt_id"]
     body = {"answers": right_answers(attempt_id)}
     url = f"/api/quizzes/attempts/{attempt_id}/submit"
-    answers = [r for rs in run_at_once([[lambda: post(app, url, key, body)]] * 6) for r in rs]
-    assert not [a for a in answers if isinstance(a, Exception)], answers
+    answers = _at_once(6, lambda: post(app, url, key, body))
     assert [a.status_code for a in answers] == [200] * 6
     assert len({a.content for a in answers}) == 1
     assert answers[0].json()["score"] == 100 and answers[0].json()["passed"] is True
