@@ -15,7 +15,8 @@ DEBUG off, PostgreSQL), while a cadre of the root reads the leaderboards.
    over every member unit of the tree, each with a user and an API token (in bulk, as
    `checkin` does), the join facts, `stats.rebuild(check=False)`; a cadre with an admin
    role at the root;
-3. gunicorn (`--contest-server`, e.g. gthread:3x4) with `gonghui.wsgi` on 127.0.0.1;
+3. the server (`--contest-server`: granian:2x4, the production set-up, or gunicorn)
+   with `gonghui.wsgi` on 127.0.0.1;
    `GET /healthz` from `--contest-concurrency` connections for `--trivial-seconds`
    (the framework's ceiling on this server);
 4. the contest: `gonghui worker` folds the figures as in production; two reader processes
@@ -149,9 +150,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--contest-server",
-        default="gthread:3x4",
+        default="granian:2x4",
         help="server set-up: CLASS:WORKERS[xTHREADS], CLASS a gunicorn worker class or granian "
-        "(as checkin's --variants)",
+        "(as checkin's --variants); the default is the README's production set-up",
     )
     group.add_argument(
         "--contest-concurrency", type=int, default=32, help="members in flight at once"
