@@ -118,7 +118,7 @@ def _field_shape(model: type[models.Model], field_name: str) -> Shape:
 def db_value(model: type[models.Model], field_name: str, value: Any) -> Any:
     """One value of `model`'s field as the database returned it (an aggregate of the
     column, say), converted as the ORM converts it."""
-    # The shape, and the converters it finds, once per field: a quiz's every start asks.
+    # The shape, and the converters it finds, once per field: hot reads ask on every call.
     return _field_shape(model, field_name).convert(field_name, value)
 
 

@@ -31,7 +31,7 @@ from django.db import connection
 from gonghui.accounts.models import ApiToken
 from gonghui.accounts.selectors import api_token_leading, api_token_shapes
 from gonghui.core import rows
-from gonghui.learning.models import Attempt, AttemptStatus, Question, Quiz
+from gonghui.learning.models import Attempt, AttemptStatus, QuestionBankStamp, Quiz
 from gonghui.orgs.models import Member, MemberStatus, Org
 
 # What a start reads of the quiz: the checks, the drawing, the deadline, the audience
@@ -63,9 +63,8 @@ class StartRead:
     member: Member | None  # the user's active member record, with unit
     attempts: int  # the member's attempts of the quiz
     in_progress: int  # of those, in progress (to resume, or scored if their time is up)
-    # The quiz's bank: (count, max id, sum of versions, newest created_at) of its active
-    # questions, as `services._bank_stamp` reads it.
-    bank_stamp: tuple[Any, Any, Any, Any]
+    # The stamp of the quiz's org's bank, as `services._bank_stamp` reads it.
+    bank_stamp: int
 
 
 @functools.cache
@@ -86,25 +85,19 @@ def _start_sql() -> str:
     quiz, quiz_org, member, unit = _shapes()
     attempts = f'"{Attempt._meta.db_table}"'
     mine = "x.quiz_id = q.id AND x.member_id = m.id"
-    # The bank's stamp is one aggregate over the quiz's org's active questions: a derived
-    # table joined to the single row (not four correlated subqueries, each a scan).
     return f"""
 SELECT {token.select("t")}, {user.select("tu")}, {quiz.select("q")}, {quiz_org.select("qo")},
        {member.select("m")}, {unit.select("u")},
        (SELECT COUNT(*) FROM {attempts} x WHERE {mine}),
        (SELECT COUNT(*) FROM {attempts} x WHERE {mine} AND x.status = %s),
-       b.n, b.top, b.versions, b.newest
+       COALESCE(b.stamp, 0)
 FROM "{ApiToken._meta.db_table}" t
 JOIN "{get_user_model()._meta.db_table}" tu ON tu.id = t.user_id AND tu.is_active = %s
 LEFT JOIN "{Quiz._meta.db_table}" q ON q.id = %s
 LEFT JOIN "{Org._meta.db_table}" qo ON qo.id = q.org_id
 LEFT JOIN "{Member._meta.db_table}" m ON m.user_id = t.user_id AND m.status = %s
 LEFT JOIN "{Org._meta.db_table}" u ON u.id = m.unit_id
-LEFT JOIN (
-    SELECT COUNT(id) AS n, MAX(id) AS top, SUM(version) AS versions, MAX(created_at) AS newest
-    FROM "{Question._meta.db_table}"
-    WHERE org_id = (SELECT org_id FROM "{Quiz._meta.db_table}" WHERE id = %s) AND active = %s
-) b ON 1 = 1
+LEFT JOIN "{QuestionBankStamp._meta.db_table}" b ON b.org_id = q.org_id
 WHERE t.key_hash = %s
 """  # noqa: S608 (table and column names from the models; values are parameters)
 
@@ -112,7 +105,7 @@ WHERE t.key_hash = %s
 def read_start_by_api_token(key_hash: str, quiz_id: int) -> tuple[ApiToken, StartRead] | None:
     """The token with its active user and what a start of quiz `quiz_id` reads, in one
     statement; None when no active user holds the token."""
-    params = [AttemptStatus.IN_PROGRESS, True, quiz_id, MemberStatus.ACTIVE, quiz_id, True]
+    params = [AttemptStatus.IN_PROGRESS, True, quiz_id, MemberStatus.ACTIVE]
     row = rows.one_row(_start_sql(), [*params, key_hash])
     if row is None:
         return None
@@ -124,8 +117,8 @@ def _start_read(row: Sequence[Any]) -> StartRead:
     quiz, quiz_org, member, unit = rows.take(_shapes(), row)
     rows.link(quiz, "org", quiz_org)
     rows.link(member, "unit", unit)
-    attempts, in_progress, *stamp = row[sum(len(s) for s in _shapes()) :]
-    return StartRead(quiz, member, int(attempts or 0), int(in_progress or 0), tuple(stamp))  # type: ignore[arg-type]
+    attempts, in_progress, stamp = row[sum(len(s) for s in _shapes()) :]
+    return StartRead(quiz, member, int(attempts or 0), int(in_progress or 0), int(stamp))
 
 
 # The columns an attempt is written with at its start (the rest keep their defaults).

@@ -220,6 +220,24 @@ class Question(models.Model):
         return self.text[:60]
 
 
+class QuestionBankStamp(models.Model):
+    """A value drawn anew whenever an org's bank of questions changes. Database triggers
+    on the question table draw it on every insert, update and delete (services, imports,
+    the demo, any SQL), in the writing transaction, from a sequence (PostgreSQL) or at
+    random (SQLite), so a value is never seen twice, even after a rollback. A process
+    keeps a bank in memory while this one row is unchanged: a contest's start checks its
+    cached bank with one indexed row, whatever the bank's size. No row: no change since
+    this table was made."""
+
+    org = models.OneToOneField(
+        "orgs.Org", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.org_id}: {self.stamp}"
+
+
 class Quiz(Audience):
     org = models.ForeignKey(
         "orgs.Org", verbose_name=_("organised by"), on_delete=models.PROTECT, related_name="+"

@@ -38,7 +38,6 @@ from gonghui.audit.models import AuditAction
 from gonghui.audit.services import record
 from gonghui.core import rows
 from gonghui.core.errors import ConcurrentEditError
-from gonghui.core.rows import db_value
 from gonghui.learning import attempt_sql, figures
 from gonghui.learning.models import (
     Attempt,
@@ -55,6 +54,7 @@ from gonghui.learning.models import (
     PointsRule,
     PublishStatus,
     Question,
+    QuestionBankStamp,
     QuestionKind,
     Quiz,
     QuizResult,
@@ -815,15 +815,14 @@ class QuizInput:
 # Every start of an attempt draws from the organising union's bank; in a contest that is
 # the same few hundred questions for every member. So each process keeps the bank's
 # active questions (what a snapshot needs) and the ids matching each (tag, difficulty),
-# and checks before every draw, in one aggregate statement, that the bank has not changed:
-# its stamp is (number of active questions, highest id, sum of versions, newest creation).
-# Adding or importing raises the count and the highest id, an edit bumps a version, a
-# retirement lowers the count and bumps a version; a retired question never comes back,
-# ids are never reused and versions only grow, so two different banks of an org cannot
-# have the same stamp — a stale cache never draws a retired question or an old text.
-# (The creation time guards test databases, where a rolled-back test's ids are reused.)
+# and checks before every draw that the bank has not changed: its stamp
+# (`QuestionBankStamp`, one indexed row, 0 without one) is drawn anew by database
+# triggers whenever a question of the org is added, edited, retired or deleted, by any
+# writer, and is never seen twice, even after a rollback — so a stale cache never draws a
+# retired question or an old text, and the check costs the same for a bank of 200
+# questions or 20,000 (an aggregate over the bank, before, grew with it).
 
-BankStamp = tuple[int, int | None, int | None, datetime.datetime | None]
+BankStamp = int
 # Banks of this many orgs per process, the least recently used dropped first.
 BANK_CACHE_SIZE = 32
 
@@ -871,42 +870,22 @@ _banks: OrderedDict[int, QuestionBank] = OrderedDict()
 _banks_lock = threading.Lock()
 
 
+@functools.cache
+def _bank_stamp_sql() -> str:
+    table = QuestionBankStamp._meta.db_table
+    return f'SELECT stamp FROM "{table}" WHERE org_id = %s'  # noqa: S608 (our table)
+
+
 def _bank_stamp(org_id: int) -> BankStamp:
-    # Every start of a quiz asks: written by hand, as compiling it cost more than running it.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT COUNT(id), MAX(id), SUM(version), MAX(created_at) FROM "{_QUESTIONS}"'  # noqa: S608
-            " WHERE org_id = %s AND active = %s",
-            [org_id, True],
-        )
-        return _stamp_from(cursor.fetchone())
-
-
-def _stamp_from(aggregates: Sequence[Any]) -> BankStamp:
-    """The stamp of (COUNT(id), MAX(id), SUM(version), MAX(created_at)) as read."""
-    n, top, versions, newest = aggregates
-    return (
-        n,
-        top,
-        int(versions) if versions is not None else None,
-        db_value(Question, "created_at", newest),
-    )
-
-
-def _stamp_of(questions: Sequence[BankQuestion]) -> BankStamp:
-    if not questions:
-        return (0, None, None, None)
-    return (
-        len(questions),
-        max(q.id for q in questions),
-        sum(q.version for q in questions),
-        max(q.created_at for q in questions),
-    )
+    """The org's bank stamp now (0: unchanged since the stamps were made)."""
+    return rows.one_value(_bank_stamp_sql(), [org_id]) or 0
 
 
 def question_bank(org_id: int, stamp: BankStamp | None = None) -> QuestionBank:
     """The org's active questions: from this process's cache when the bank's stamp is
     unchanged (one statement, none when the caller read `stamp`), else read whole."""
+    # The stamp is read before the questions (or by the caller, before): a change
+    # committed in between draws a new stamp, so the next check reads the bank again.
     if stamp is None:
         stamp = _bank_stamp(org_id)
     with _banks_lock:
@@ -944,9 +923,7 @@ def question_bank(org_id: int, stamp: BankStamp | None = None) -> QuestionBank:
             )
         )
     ]
-    # Keyed by the stamp of what was read, not of the statement before it: should the bank
-    # change in between, the next draw's stamp differs and reads it again.
-    bank = QuestionBank(_stamp_of(rows), {q.id: q for q in rows})
+    bank = QuestionBank(stamp, {q.id: q for q in rows})
     with _banks_lock:
         _banks[org_id] = bank
         _banks.move_to_end(org_id)
@@ -1192,7 +1169,7 @@ def start_new_attempt(read: attempt_sql.StartRead, now: datetime.datetime) -> At
         return None
     if read.attempts >= quiz.attempts_allowed or not _quiz_for(quiz, member):
         return None
-    bank = question_bank(quiz.org_id, _stamp_from(read.bank_stamp))
+    bank = question_bank(quiz.org_id, read.bank_stamp)
     try:
         attempt = _new_attempt(quiz, member, read.attempts + 1, now, bank)
     except LearningRefused:  # the bank is too small now: start_attempt answers it

@@ -136,6 +136,79 @@ def test_a_retirement_with_the_same_count_is_seen(tree):
     assert len(after.questions) == 6
 
 
+def test_every_change_of_a_question_draws_a_new_stamp(tree):
+    # Whoever writes a question — the services, an import, or plain SQL — its org's
+    # stamp changes in the same transaction; another org's does not.
+    from gonghui.learning.models import Question
+
+    stamps = [services._bank_stamp(tree.chengdu.pk)]
+    other = services._bank_stamp(tree.province.pk)
+
+    def changed() -> None:
+        now = services._bank_stamp(tree.chengdu.pk)
+        assert now not in stamps
+        stamps.append(now)
+
+    questions = add(tree, 3)
+    changed()
+    services.edit_question(
+        SYSTEM,
+        questions[0],
+        services.QuestionInput(
+            QuestionKind.SINGLE, "改过：会员的权利？", options=["甲", "乙"], answer=[0]
+        ),
+        version=questions[0].version,
+    )
+    changed()
+    services.retire_question(SYSTEM, questions[1])
+    changed()
+    # A text changed by SQL alone, its version untouched.
+    Question.objects.filter(pk=questions[2].pk).update(text="直接改写的题目？")
+    changed()
+    Question.objects.filter(pk=questions[1].pk).delete()
+    changed()
+    # A question moved to another org: both banks changed.
+    Question.objects.filter(pk=questions[2].pk).update(org=tree.province)
+    changed()
+    assert services._bank_stamp(tree.province.pk) != other
+    assert services._bank_stamp(tree.chengdu.pk) == stamps[-1]  # reading changes nothing
+
+
+def test_a_cached_bank_sees_a_text_changed_by_sql(tree):
+    from gonghui.learning.models import Question
+
+    questions = add(tree, 4)
+    bank = services.question_bank(tree.chengdu.pk)
+    Question.objects.filter(pk=questions[3].pk).update(text="直接改写的题目？")
+    after = services.question_bank(tree.chengdu.pk)
+    assert after is not bank
+    assert after.questions[questions[3].pk].text == "直接改写的题目？"
+
+
+def test_a_bank_read_in_a_rolled_back_transaction_is_never_taken_for_a_later_one(tree):
+    # A rolled-back change's stamp is never drawn again (a sequence, or 64 random bits):
+    # the bank cached under it cannot pass for the bank of a later change.
+    from django.db import transaction
+
+    add(tree, 2)
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        add(tree, 1, start=10)
+        doomed = services.question_bank(tree.chengdu.pk)
+        assert len(doomed.questions) == 3
+        raise RolledBack
+    assert len(services.question_bank(tree.chengdu.pk).questions) == 2
+    add(tree, 1, start=20)
+    bank = services.question_bank(tree.chengdu.pk)
+    assert bank.stamp != doomed.stamp
+    assert sorted(q.text for q in bank.questions.values()) == sorted(
+        f"第{i}题：工会会员的权利是什么{i}？" for i in (0, 1, 20)
+    )
+
+
 def test_an_unchanged_bank_costs_one_statement_per_draw(tree):
     add(tree, 8)
     bank = services.question_bank(tree.chengdu.pk)
