@@ -345,7 +345,8 @@ class Attempt(models.Model):
 class QuizResult(models.Model):
     """A member's best scored attempt of a quiz: the contest ranking and the figures."""
 
-    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="results")
+    # No index of its own: `one_result_per_member` and `quiz_result_rank_idx` lead with it.
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="results", db_index=False)
     member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
     unit = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="+")
@@ -376,7 +377,10 @@ class PointsRule(models.TextChoices):
 class PointsEntry(models.Model):
     """Append-only. `source` names what earned it (e.g. "checkin:42"), once per member."""
 
-    member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: `one_award_per_source` and `points_cap_idx` lead with it.
+    member = models.ForeignKey(
+        "orgs.Member", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     unit = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
     rule = models.CharField(max_length=10, choices=PointsRule.choices)
     source = models.CharField(max_length=60)
