@@ -865,7 +865,6 @@ class QuestionBank:
         return pool
 
 
-_QUESTIONS = Question._meta.db_table
 _banks: OrderedDict[int, QuestionBank] = OrderedDict()
 _banks_lock = threading.Lock()
 
