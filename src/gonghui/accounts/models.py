@@ -39,8 +39,12 @@ class ApiToken(models.Model):
 class Notification(models.Model):
     """A message in a user's in-app inbox (reminders, decisions on their reports...)."""
 
+    # No index of its own: `notification_unread_idx` leads with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("message"), blank=True, default="")

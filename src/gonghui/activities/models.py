@@ -42,8 +42,14 @@ class ActivityStatus(models.TextChoices):
 
 
 class Activity(models.Model):
+    # No index of their own: `activity_org_start_idx` and `activity_venue_start_idx` lead
+    # with them.
     org = models.ForeignKey(
-        "orgs.Org", verbose_name=_("organised by"), on_delete=models.PROTECT, related_name="+"
+        "orgs.Org",
+        verbose_name=_("organised by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     venue_org = models.ForeignKey(
         "orgs.Org",
@@ -51,6 +57,7 @@ class Activity(models.Model):
         on_delete=models.PROTECT,
         related_name="activities_held",
         help_text=_("The organiser itself, or a union below it (a lecture sent down)."),
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices)
     title = models.CharField(_("title"), max_length=200)
@@ -149,7 +156,10 @@ class RegistrationStatus(models.TextChoices):
 
 
 class Registration(models.Model):
-    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="registrations")
+    # No index of its own: `one_registration` leads with it.
+    activity = models.ForeignKey(
+        Activity, on_delete=models.CASCADE, related_name="registrations", db_index=False
+    )
     member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=10, choices=RegistrationStatus.choices)
     registered_at = models.DateTimeField(default=timezone.now)
@@ -226,7 +236,10 @@ class UnitReach(models.Model):
 class CheckInRefusal(models.Model):
     """A refused check-in: the worker's record of why, and the numeric-code rate limit."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: `refusal_user_idx` leads with it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     activity = models.ForeignKey(
         Activity, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

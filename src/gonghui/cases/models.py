@@ -154,8 +154,13 @@ class CaseQuerySet(ScopedQuerySet):
 
 class Case(models.Model):
     number = models.CharField(_("case number"), max_length=20, unique=True, editable=False)
+    # No index of its own: `case_member_idx` leads with it.
     member = models.ForeignKey(
-        "orgs.Member", verbose_name=_("worker"), on_delete=models.PROTECT, related_name="cases"
+        "orgs.Member",
+        verbose_name=_("worker"),
+        on_delete=models.PROTECT,
+        related_name="cases",
+        db_index=False,
     )
     # The worker's unit when filed: where routing started.
     unit = models.ForeignKey(
@@ -185,11 +190,13 @@ class Case(models.Model):
     filed_at = models.DateTimeField(_("filed at"))
     filed_on = models.DateField(editable=False)
 
+    # No index of its own: `case_org_status_idx` leads with it.
     handling_org = models.ForeignKey(
         "orgs.Org",
         verbose_name=_("handled by"),
         on_delete=models.PROTECT,
         related_name="cases_handled",
+        db_index=False,
     )
     handler = models.ForeignKey(
         settings.AUTH_USER_MODEL,

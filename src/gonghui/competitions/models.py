@@ -141,8 +141,9 @@ class Competition(models.Model):
 class Discipline(models.Model):
     """工种: one event of a competition with its scoring sheet."""
 
+    # No index of its own: `one_discipline_name` leads with it.
     competition = models.ForeignKey(
-        Competition, on_delete=models.CASCADE, related_name="disciplines"
+        Competition, on_delete=models.CASCADE, related_name="disciplines", db_index=False
     )
     name = models.CharField(_("trade"), max_length=60)
     min_certificate = models.CharField(
@@ -287,7 +288,10 @@ class Entry(models.Model):
 
 class Judge(models.Model):
     competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="judges")
-    discipline = models.ForeignKey(Discipline, on_delete=models.CASCADE, related_name="judges")
+    # No index of its own: `one_judge_seat` leads with it.
+    discipline = models.ForeignKey(
+        Discipline, on_delete=models.CASCADE, related_name="judges", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judging"
     )
@@ -308,7 +312,8 @@ class Judge(models.Model):
 class Mark(models.Model):
     """One judge's mark for one entry on one criterion."""
 
-    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="marks")
+    # No index of its own: `one_mark_per_judge` leads with it.
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="marks", db_index=False)
     criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="marks")
     judge = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"

@@ -118,7 +118,10 @@ class Course(Audience):
 class CourseItem(models.Model):
     """One material of a course and what completing it takes."""
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: `one_item_per_material` leads with it.
+    course = models.ForeignKey(
+        Course, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     material = models.ForeignKey(Material, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
     # Reading for at least this long (articles, documents), or confirming a video was
@@ -137,7 +140,8 @@ class CourseItem(models.Model):
 
 
 class ItemProgress(models.Model):
-    item = models.ForeignKey(CourseItem, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: `one_progress_per_item` leads with it.
+    item = models.ForeignKey(CourseItem, on_delete=models.CASCADE, related_name="+", db_index=False)
     member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
     opened_at = models.DateTimeField(default=timezone.now)
     seconds = models.PositiveIntegerField(default=0)
@@ -154,7 +158,10 @@ class ItemProgress(models.Model):
 
 
 class CourseCompletion(models.Model):
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="completions")
+    # No index of its own: `one_completion` leads with it.
+    course = models.ForeignKey(
+        Course, on_delete=models.CASCADE, related_name="completions", db_index=False
+    )
     member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
     unit = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
     completed_at = models.DateTimeField(default=timezone.now)
@@ -184,7 +191,8 @@ class Question(models.Model):
     """A question of an org's bank. `options` are texts; `answer` is a list of option
     indexes (choice, true/false with options 正确/错误) or of accepted texts (fill-in)."""
 
-    org = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: `question_org_active_idx` leads with it.
+    org = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=QuestionKind.choices)
     text = models.TextField(_("question"))
     options = models.JSONField(default=list, blank=True)

@@ -34,8 +34,13 @@ DEFAULT_CHANNELS = (
 
 
 class Channel(models.Model):
+    # No index of its own: `one_channel_code_per_org` leads with it.
     org = models.ForeignKey(
-        "orgs.Org", verbose_name=_("union"), on_delete=models.CASCADE, related_name="channels"
+        "orgs.Org",
+        verbose_name=_("union"),
+        on_delete=models.CASCADE,
+        related_name="channels",
+        db_index=False,
     )
     code = models.SlugField(_("code"), max_length=30)
     name = models.CharField(_("name"), max_length=30)
@@ -70,8 +75,13 @@ class Article(models.Model):
     org = models.ForeignKey(
         "orgs.Org", verbose_name=_("union"), on_delete=models.PROTECT, related_name="+"
     )
+    # No index of its own: `article_channel_idx` leads with it.
     channel = models.ForeignKey(
-        Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="articles"
+        Channel,
+        verbose_name=_("channel"),
+        on_delete=models.PROTECT,
+        related_name="articles",
+        db_index=False,
     )
     title = models.CharField(_("title"), max_length=120)
     subtitle = models.CharField(_("subtitle"), max_length=160, blank=True, default="")
@@ -161,7 +171,10 @@ class Article(models.Model):
 class Revision(models.Model):
     """One saved version of an article's text, by whom and in which step."""
 
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    # No index of its own: `one_revision_number` leads with it.
+    article = models.ForeignKey(
+        Article, on_delete=models.CASCADE, related_name="revisions", db_index=False
+    )
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=120)
     subtitle = models.CharField(max_length=160, blank=True, default="")

@@ -186,7 +186,10 @@ class Attachment(models.Model):
 class Relay(models.Model):
     """An org passes the notice on to its subtree with its own additions (转发)."""
 
-    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="relays")
+    # No index of its own: `one_relay_per_org` leads with it.
+    notice = models.ForeignKey(
+        Notice, on_delete=models.CASCADE, related_name="relays", db_index=False
+    )
     org = models.ForeignKey("orgs.Org", on_delete=models.PROTECT, related_name="+")
     note = models.TextField(_("note"), blank=True, default="")
     doc_number = models.CharField(_("document number"), max_length=60, blank=True, default="")
@@ -294,7 +297,10 @@ class Dispatch(models.Model):
 class Report(models.Model):
     """One submission of a dispatch's report; every resubmission is a new row."""
 
-    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="reports")
+    # No index of its own: `one_report_per_submission` leads with it.
+    dispatch = models.ForeignKey(
+        Dispatch, on_delete=models.CASCADE, related_name="reports", db_index=False
+    )
     figures = models.JSONField(_("figures"), default=dict)
     narrative = models.TextField(_("what was done"), blank=True, default="")
     submitted_by = models.ForeignKey(
@@ -343,7 +349,10 @@ class ReminderKind(models.TextChoices):
 class Reminder(models.Model):
     """A nudge (催办) to a late or nearly late dispatch; kept as the record of chasing."""
 
-    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="reminders")
+    # No index of its own: `one_reminder_per_key` leads with it.
+    dispatch = models.ForeignKey(
+        Dispatch, on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=ReminderKind.choices)
     # "manual:<id of the sender's batch>" or "auto:<deadline>:<days before>", unique per
     # dispatch so a retried action or sweep sends nothing twice.

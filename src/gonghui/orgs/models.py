@@ -83,6 +83,7 @@ class Org(models.Model):
         help_text=_("Unique code of the union, used by imports and transfers."),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=OrgKind.choices)
+    # No index of its own: `org_parent_name_idx` leads with it.
     parent = models.ForeignKey(
         "self",
         verbose_name=_("parent union"),
@@ -90,6 +91,7 @@ class Org(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="children",
+        db_index=False,
     )
     status = models.CharField(
         _("status"), max_length=16, choices=OrgStatus.choices, default=OrgStatus.ACTIVE
@@ -345,11 +347,13 @@ class RoleKind(models.TextChoices):
 class Role(models.Model):
     """A cadre's role at an org; covers the org's whole subtree unless org-only."""
 
+    # No index of its own: `one_role_kind_per_org` leads with it.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
         on_delete=models.CASCADE,
         related_name="union_roles",
+        db_index=False,
     )
     org = models.ForeignKey(
         Org, verbose_name=_("union"), on_delete=models.CASCADE, related_name="roles"

@@ -49,8 +49,13 @@ PUBLIC_STATUSES = (PledgeStatus.PUBLISHED, PledgeStatus.COMPLETED)
 class Pledge(models.Model):
     # CASCADE: only a union created by mistake is ever deleted (orgs.services.delete_org,
     # which also forgets its figures); a real one is dissolved and keeps its pledges.
+    # No index of its own: `pledge_org_status_idx` leads with it.
     org = models.ForeignKey(
-        "orgs.Org", verbose_name=_("union"), on_delete=models.CASCADE, related_name="+"
+        "orgs.Org",
+        verbose_name=_("union"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     title = models.CharField(_("title"), max_length=200)
     # Sanitised HTML (notices.services.sanitise_html): shown as it is stored.
@@ -202,7 +207,10 @@ def completed_on_time(completed_on: datetime.date, deadline: datetime.date) -> b
 class PledgeUpdate(models.Model):
     """A progress report: what was done, the value reached, on which day, by whom."""
 
-    pledge = models.ForeignKey(Pledge, on_delete=models.CASCADE, related_name="updates")
+    # No index of its own: `pledge_update_day_idx` leads with it.
+    pledge = models.ForeignKey(
+        Pledge, on_delete=models.CASCADE, related_name="updates", db_index=False
+    )
     text = models.TextField(_("what was done"))
     progress = models.PositiveIntegerField(_("progress"))
     # The value before this update: a lower new value is a declared correction.
@@ -244,7 +252,10 @@ class PledgePhoto(models.Model):
 class PledgeComment(models.Model):
     """A worker's comment. Hidden by a cadre, it stays (with who, when and why)."""
 
-    pledge = models.ForeignKey(Pledge, on_delete=models.CASCADE, related_name="comments")
+    # No index of its own: `pledge_comment_idx` leads with it.
+    pledge = models.ForeignKey(
+        Pledge, on_delete=models.CASCADE, related_name="comments", db_index=False
+    )
     member = models.ForeignKey("orgs.Member", on_delete=models.CASCADE, related_name="+")
     text = models.CharField(pgettext_lazy("pledge", "comment"), max_length=COMMENT_MAX_CHARS)
     created_at = models.DateTimeField(default=timezone.now)

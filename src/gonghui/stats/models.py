@@ -44,8 +44,13 @@ class FactDelta(models.Model):
 
 
 class OrgDayCount(models.Model):
+    # No index of its own: `one_org_day_count` leads with it.
     org = models.ForeignKey(
-        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        "orgs.Org",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
     metric = models.CharField(max_length=60)
     day = models.DateField()
@@ -61,8 +66,13 @@ class OrgDayCount(models.Model):
 
 
 class SubtreeCount(models.Model):
+    # No index of its own: `one_subtree_count` leads with it.
     org = models.ForeignKey(
-        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        "orgs.Org",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
     metric = models.CharField(max_length=60)
     value = models.BigIntegerField(default=0)
@@ -75,8 +85,13 @@ class SubtreeCount(models.Model):
 
 
 class SubtreeDayCount(models.Model):
+    # No index of its own: `one_subtree_day_count` leads with it.
     org = models.ForeignKey(
-        "orgs.Org", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        "orgs.Org",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
     metric = models.CharField(max_length=60)
     day = models.DateField()
