@@ -218,6 +218,8 @@ class Member(models.Model):
     # Unique and indexed through Meta, not unique=True/db_index=True: those also build a
     # varchar_pattern_ops (LIKE) index on PostgreSQL, which no query uses and every
     # insert pays for.
+    # 32 hex digits (identity.ID_HASH_LENGTH); the column stays varchar(64): narrowing it
+    # would rewrite the table for nothing.
     id_number_hash = models.CharField(max_length=64, editable=False)
     id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
     id_number_tail = models.CharField(max_length=4, editable=False)

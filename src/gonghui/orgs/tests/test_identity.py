@@ -1,13 +1,19 @@
 import datetime
+import hmac
+import importlib
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 
 from conftest import make_id_number
 from gonghui.orgs.identity import (
+    ID_HASH_LENGTH,
     NoncePool,
+    _keys,
     decrypt_id_number,
     encrypt_id_number,
+    full_id_number_hash,
     id_check_char,
     id_number_hash,
     mask_id_number,
@@ -15,6 +21,7 @@ from gonghui.orgs.identity import (
     normalise_phone,
     parse_id_number,
 )
+from gonghui.orgs.models import Member
 
 
 def test_check_character_of_the_standard_example():
@@ -97,3 +104,36 @@ def test_nonces_drawn_in_blocks_are_all_different_and_decrypt(settings):
 def test_check_character_needs_exactly_17_characters():
     with pytest.raises(ValueError):
         id_check_char("1101051949123100")
+
+
+def test_lookup_hash_is_the_first_128_bits_of_the_keyed_hmac(settings):
+    value = make_id_number(seq=4)
+    _aes, mac = _keys(settings.GONGHUI_DATA_KEY)
+    full = hmac.new(mac, value.encode(), "sha256").hexdigest()
+    assert full_id_number_hash(value) == full
+    assert id_number_hash(value) == full[:ID_HASH_LENGTH] and ID_HASH_LENGTH == 32
+    # Keyed: another key gives another hash.
+    settings.GONGHUI_DATA_KEY = settings.GONGHUI_DATA_KEY + "-other"
+    assert id_number_hash(value) != full[:ID_HASH_LENGTH]
+
+
+@pytest.mark.django_db
+def test_shortening_migration_cuts_stored_hashes_and_its_way_back_restores_them(tree):
+    migration = importlib.import_module("gonghui.orgs.migrations.0007_id_number_hash_shortened")
+    members = list(Member.objects.order_by("pk"))
+    assert len(members) >= 3
+    values = {m.pk: decrypt_id_number(m.id_number_cipher) for m in members}
+    assert all(m.id_number_hash == id_number_hash(values[m.pk]) for m in members)
+
+    migration.lengthen(apps, None)  # as stored before: the whole HMAC
+    stored = dict(Member.objects.values_list("pk", "id_number_hash"))
+    assert stored == {pk: full_id_number_hash(v) for pk, v in values.items()}
+
+    migration.shorten(apps, None)
+    stored = dict(Member.objects.values_list("pk", "id_number_hash"))
+    assert stored == {pk: id_number_hash(v) for pk, v in values.items()}
+    migration.shorten(apps, None)  # again: nothing more to cut
+    assert dict(Member.objects.values_list("pk", "id_number_hash")) == stored
+    # And a member is found by the hash its number gives now.
+    some = members[0]
+    assert Member.objects.get(id_number_hash=id_number_hash(values[some.pk])).pk == some.pk
