@@ -563,9 +563,16 @@ LEAF_KINDS = (
     ("checkin_lean.py", "the proposal's own code (bench/checkin_lean.py)"),
     ("django/", "Django: middleware, request, response, URL resolving"),
     ("gunicorn/", "gunicorn: accepting, parsing, writing"),
+    ("granian/", "granian: handing the request to a thread"),
 )
 # Inclusive shares of request time: every sample whose stack passes through them.
 STEPS = (
+    # The API's fast lane (api/lane.py), where a check-in with a bearer token goes.
+    ("LaneApplication", "the API's fast lane"),
+    ("read_check_in_by_api_token", "  the read: token, activity, member, unit, check-in"),
+    ("token_used", "  the token's use recorded"),
+    ("write_check_in", "  the write: one statement"),
+    # The full stack (Django, ninja), where anything else goes.
     ("BearerToken.authenticate", "token auth (SELECT token, UPDATE last_used_at)"),
     ("activity_check_in", "the API view"),
     ("check_in_self", "services.check_in_self (code)"),
@@ -599,7 +606,10 @@ def summarise_stacks(path: Path, steps_of: tuple[tuple[str, str], ...] = STEPS) 
         samples = int(n)
         total += samples
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not any("django/core/handlers/" in f or "checkin_lean.py" in f for f in frames):
+        if not any(
+            "django/core/handlers/" in f or "gonghui/api/lane.py" in f or "checkin_lean.py" in f
+            for f in frames
+        ):
             continue  # a worker (thread) waiting for a request
         in_request += samples
         kind = "other (stdlib: json, logging, sockets…)"
@@ -610,7 +620,8 @@ def summarise_stacks(path: Path, steps_of: tuple[tuple[str, str], ...] = STEPS) 
                 break
         leaf[kind] += samples
         for needle, label in steps_of:
-            if any(f.startswith(needle) or needle in f for f in frames):
+            # A needle naming its file ("name (path") is a function of that file only.
+            if any(f.startswith(needle) if " (" in needle else needle in f for f in frames):
                 steps[label] += samples
     share = (lambda c: {k: round(v / in_request, 3) for k, v in c.items()}) if in_request else None
     return {
