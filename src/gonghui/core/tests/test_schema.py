@@ -72,3 +72,19 @@ def test_no_index_of_an_own_table_is_the_leading_columns_of_another():
         if model.__module__.startswith("gonghui.")
     }
     assert redundant_indexes(own) == []
+
+
+def test_no_own_table_has_a_pattern_index_no_query_uses():
+    """PostgreSQL builds a varchar_pattern_ops index (for LIKE 'prefix%') beside the index
+    of every unique or indexed text field; no query of ours searches by prefix (the
+    searches that use LIKE look inside the text, which such an index cannot serve)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pattern indexes exist on PostgreSQL only")
+    own = {m._meta.db_table for m in apps.get_models() if m.__module__.startswith("gonghui.")}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname FROM pg_indexes"
+            " WHERE schemaname = current_schema() AND indexdef LIKE '%%pattern_ops%%'"
+        )
+        found = sorted(f"{table}.{name}" for table, name in cursor.fetchall() if table in own)
+    assert found == []
