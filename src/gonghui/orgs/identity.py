@@ -215,15 +215,18 @@ def decrypt_id_number(cipher: str) -> str:
 ID_HASH_LENGTH = 32
 
 
-def id_number_hash(value: str) -> str:
+def _id_number_mac(value: str) -> bytes:
     _aes, mac = _keys(settings.GONGHUI_DATA_KEY)
-    return hmac.digest(mac, value.encode(), "sha256")[: ID_HASH_LENGTH // 2].hex()
+    return hmac.digest(mac, value.encode(), "sha256")
+
+
+def id_number_hash(value: str) -> str:
+    return _id_number_mac(value)[: ID_HASH_LENGTH // 2].hex()
 
 
 def full_id_number_hash(value: str) -> str:
     """The hash as stored before it was shortened (for that migration's way back)."""
-    _aes, mac = _keys(settings.GONGHUI_DATA_KEY)
-    return hmac.digest(mac, value.encode(), "sha256").hex()
+    return _id_number_mac(value).hex()
 
 
 @dataclass(frozen=True)

@@ -61,17 +61,17 @@ def redundant_indexes(tables: set[str]) -> list[str]:
     return found
 
 
+def own_tables() -> set[str]:
+    """The tables of the project's own apps' models."""
+    return {m._meta.db_table for m in apps.get_models() if m.__module__.startswith("gonghui.")}
+
+
 def test_no_index_of_a_crowd_written_table_is_the_leading_columns_of_another():
     assert redundant_indexes(CROWD_WRITTEN) == []
 
 
 def test_no_index_of_an_own_table_is_the_leading_columns_of_another():
-    own = {
-        model._meta.db_table
-        for model in apps.get_models()
-        if model.__module__.startswith("gonghui.")
-    }
-    assert redundant_indexes(own) == []
+    assert redundant_indexes(own_tables()) == []
 
 
 def test_no_own_table_has_a_pattern_index_no_query_uses():
@@ -80,7 +80,7 @@ def test_no_own_table_has_a_pattern_index_no_query_uses():
     searches that use LIKE look inside the text, which such an index cannot serve)."""
     if connection.vendor != "postgresql":
         pytest.skip("pattern indexes exist on PostgreSQL only")
-    own = {m._meta.db_table for m in apps.get_models() if m.__module__.startswith("gonghui.")}
+    own = own_tables()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename, indexname FROM pg_indexes"
