@@ -37,6 +37,7 @@ import io
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -84,8 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--variants",
         default="sync:5,gthread:3x4,granian:2x4,lean+granian:2x4",
-        help="gunicorn set-ups, comma-separated: [lean+]CLASS:WORKERS[xTHREADS] (lean+: the "
-        "proposal of bench/checkin_lean.py in front of the project's application)",
+        help="gunicorn set-ups, comma-separated: [lean+]CLASS:WORKERS[xTHREADS][@NAME=VALUE…] "
+        "(lean+: the proposal of bench/checkin_lean.py in front of the project's application; "
+        "@NAME=VALUE: set in the server's environment, e.g. GONGHUI_API_LANE=0, or PYTHONPATH "
+        "naming another checkout's src and this bench directory, to compare two versions of "
+        "the code in one run)",
     )
     group.add_argument(
         "--concurrency", type=int, default=32, help="requests in flight from the load generator"
@@ -103,15 +107,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def variant_slug(variant: dict[str, Any]) -> str:
+    """The variant's name as a file name's part."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", variant["name"]).strip("-")[:80]
+
+
 def parse_variants(spec: str) -> list[dict[str, Any]]:
     variants = []
     for part in spec.split(","):
-        kind, _, size = part.strip().partition(":")
+        spec_part, *assignments = part.strip().split("@")
+        kind, _, size = spec_part.partition(":")
         lean = kind.startswith("lean+")
         workers, _, threads = size.partition("x")
         variants.append(
             {
                 "name": part.strip(),
+                "env": dict(a.partition("=")[::2] for a in assignments),
                 "lean": lean,
                 "app": "checkin_lean:application" if lean else "gonghui.wsgi:application",
                 "path": "/bench/lean/activities/" if lean else "/api/activities/",
@@ -244,6 +255,7 @@ def start_server(variant: dict[str, Any], url: str, port: int, log: Path) -> sub
             variant["app"],
         ]
         env["PYTHONPATH"] = str(REPO / "bench")
+        env.update(variant["env"])
         proc = subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT
         )
@@ -274,6 +286,7 @@ def start_server(variant: dict[str, Any], url: str, port: int, log: Path) -> sub
         "--error-logfile",
         str(log),
     ]
+    env.update(variant["env"])
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
     return _wait_until_serving(proc, port, log)
 
@@ -448,7 +461,7 @@ def run_variant(
     url: str,
 ) -> dict[str, Any]:
     port = free_port()
-    slug = variant["name"].replace(":", "-").replace("+", "-")
+    slug = variant_slug(variant)
     log = VAR_DIR / f"gunicorn-checkin-{slug}.log"
     log.unlink(missing_ok=True)
     server_name = "granian" if variant["worker_class"] == "granian" else "gunicorn"
@@ -504,7 +517,8 @@ def run_variant(
     burst.pop("created_members", None)
     print(
         f"  burst: {burst['requests']:,} check-in requests in {burst['seconds']} s = "
-        f"{burst['per_s']:,.0f}/s ({burst['created_per_s']:,.0f} new/s), p50 "
+        f"{burst['per_s']:,.0f}/s ({burst['created_per_s']:,.0f} new/s; sustained "
+        f"{burst['sustained_per_s']:,.0f}/s over the first {burst['sustained_seconds']} s), p50 "
         f"{ms(burst['latency']['p50_ms'])} ms, p99 {ms(burst['latency']['p99_ms'])} ms; "
         f"lost {verify['lost']}, duplicated {verify['duplicated']}",
         flush=True,
@@ -516,6 +530,9 @@ def run_variant(
         "burst": burst,
         "verify": verify,
         "ratio": round(burst["per_s"] / trivial["per_s"], 3) if trivial["per_s"] else None,
+        "ratio_sustained": round(burst["sustained_per_s"] / trivial["per_s"], 3)
+        if trivial["per_s"] and burst["sustained_per_s"]
+        else None,
         "ratio_new": round(burst["created_per_s"] / trivial["per_s"], 3)
         if trivial["per_s"]
         else None,
@@ -526,7 +543,7 @@ def run_variant(
 
 def start_py_spy(server: subprocess.Popen, variant: dict[str, Any]) -> dict[str, Any]:
     """Sample every worker of the server for the burst, as raw stacks (collapsed)."""
-    slug = variant["name"].replace(":", "-").replace("+", "-")
+    slug = variant_slug(variant)
     out = VAR_DIR / f"py-spy-checkin-{slug}.txt"
     proc = subprocess.Popen(
         [
@@ -674,14 +691,16 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
         b, t, v = run["burst"], run["trivial"], run["verify"]
         out += [
             {
-                "goal": f"{name}: ≥ {GOAL_RATE:,} check-ins/s",
-                "measured": f"{b['per_s']:,.0f} requests/s ({b['created_per_s']:,.0f} new/s)",
-                "met": b["per_s"] >= GOAL_RATE,
+                "goal": f"{name}: ≥ {GOAL_RATE:,} check-ins/s sustained",
+                "measured": f"{b['sustained_per_s']:,.0f} requests/s (whole burst with its "
+                f"tail {b['per_s']:,.0f}/s, {b['created_per_s']:,.0f} new/s)",
+                "met": b["sustained_per_s"] >= GOAL_RATE,
             },
             {
                 "goal": f"{name}: ≥ {GOAL_SHARE:.0%} of the trivial view's throughput",
-                "measured": f"{run['ratio']:.0%} ({b['per_s']:,.0f} / {t['per_s']:,.0f})",
-                "met": (run["ratio"] or 0) >= GOAL_SHARE,
+                "measured": f"{run['ratio_sustained']:.0%} ({b['sustained_per_s']:,.0f} / "
+                f"{t['per_s']:,.0f}; whole burst {run['ratio']:.0%})",
+                "met": (run["ratio_sustained"] or 0) >= GOAL_SHARE,
             },
             {
                 "goal": f"{name}: p99 ≤ {GOAL_P99_MS:g} ms",
@@ -744,6 +763,8 @@ def report(data: dict[str, Any]) -> None:
         rows.append(
             [
                 run["variant"]["name"],
+                f"{b['sustained_per_s']:,.0f} ({b['sustained_seconds']} s)",
+                f"{run['ratio_sustained']:.0%}",
                 f"{b['created_per_s']:,.0f}",
                 f"{run['ratio']:.0%}",
                 f"{b['retries']:,} ({b['concurrent_retries']:,} at once)",
@@ -755,7 +776,18 @@ def report(data: dict[str, Any]) -> None:
         )
     table(
         "checkin: the burst, verified in the database",
-        ["server", "new/s", "÷ trivial", "retries", "members 200", "lost", "dup", "statuses"],
+        [
+            "server",
+            "sustained/s",
+            "÷ trivial",
+            "new/s",
+            "whole ÷ trivial",
+            "retries",
+            "members 200",
+            "lost",
+            "dup",
+            "statuses",
+        ],
         rows,
     )
     a = data["analysis"]
@@ -1101,6 +1133,11 @@ async def burst_load(opts: argparse.Namespace) -> dict[str, Any]:
     ok_members: set[int] = set()
     created_members: list[int] = []
     done_at: list[float] = []
+    # When a slot first found nothing to send: from then on fewer than `concurrency`
+    # requests are in flight (the last retries trickle in, up to 0.5 s after their
+    # answers), so the server is no longer offered all it can take.
+    drained_at: list[float] = []
+    ok_at: list[bool] = []  # per answer in done_at: 200 or not
     started = time.perf_counter()
     finished = asyncio.Event()
 
@@ -1119,6 +1156,8 @@ async def burst_load(opts: argparse.Namespace) -> dict[str, Any]:
     async def slot() -> None:
         http = Http(opts.port)
         while True:
+            if queue.empty() and not drained_at:
+                drained_at.append(time.perf_counter() - started)
             job = await queue.get()
             if job is None:
                 break
@@ -1143,6 +1182,7 @@ async def burst_load(opts: argparse.Namespace) -> dict[str, Any]:
             t1 = time.perf_counter()
             latencies.append((t1 - t0) * 1000)
             done_at.append(t1 - started)
+            ok_at.append(status == 200)
             statuses[status] += 1
             if status == 200:
                 answer = json.loads(payload)
@@ -1169,6 +1209,8 @@ async def burst_load(opts: argparse.Namespace) -> dict[str, Any]:
     per_second = Counter(int(t) for t in done_at)
     whole = [per_second[s] for s in range(int(seconds))] if seconds >= 1 else []
     requests = sum(statuses.values())
+    saturated = drained_at[0] if drained_at else seconds
+    ok_saturated = sum(1 for t, ok in zip(done_at, ok_at, strict=True) if ok and t <= saturated)
     return {
         "requests": requests,
         "members": len(members),
@@ -1178,6 +1220,11 @@ async def burst_load(opts: argparse.Namespace) -> dict[str, Any]:
         "per_s": round(statuses.get(200, 0) / seconds, 1),
         "created_per_s": round(len(created_members) / seconds, 1),
         "per_second_median": statistics.median(whole) if whole else None,
+        # Sustained: while every slot had a request to send (the first taps, the double
+        # taps and the retries mixed as they came), before the tail.
+        "sustained_seconds": round(saturated, 2),
+        "sustained_requests": sum(1 for t in done_at if t <= saturated),
+        "sustained_per_s": round(ok_saturated / saturated, 1) if saturated else None,
         "per_second_max": max(whole) if whole else None,
         "latency": latency_summary(latencies),
         "statuses": {str(k): v for k, v in statuses.items()},

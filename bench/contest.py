@@ -79,6 +79,7 @@ from checkin_burst import (
     start_server,
     stop_server,
     summarise_stacks,
+    variant_slug,
     wsgi_post,
 )
 from common import (
@@ -407,7 +408,7 @@ def run_contest(
     url: str,
 ) -> dict[str, Any]:
     port = free_port()
-    slug = variant["name"].replace(":", "-").replace("+", "-")
+    slug = variant_slug(variant)
     log = VAR_DIR / f"gunicorn-contest-{slug}.log"
     log.unlink(missing_ok=True)
     print(

@@ -21,6 +21,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -820,19 +821,38 @@ def self_check_in(
     return Answer(200, checkin_out(result))
 
 
+# A phone's check-in sent again while the first is still being answered (a retry, a double
+# tap) waits for that answer instead of reading and writing again.
+_same_check_ins = lane.SameRequests()
+
+
 @lane.route("POST", r"/api/activities/(\d+)/check-in", CheckInIn)
 def lane_check_in(api_key: str, ids: tuple[int, ...], payload: CheckInIn) -> Answer | None:
     """The view's worker check-in, its bearer token read with the activity and the
-    worker's member record in one statement."""
+    worker's member record in one statement. An identical check-in in flight in this
+    process answers this one: as a retry (`created` false)."""
     code, token = payload.code, payload.token
     if payload.member_ids is not None or not (code or token):
         return None  # the cadre's roster, or the view's "missing" answer
-    found = services.read_for_api_check_in(api_key, ids[0], by_code=not token)
+    activity_id = ids[0]
+    key = (api_key, activity_id, code, token, get_language())
+    answer, theirs = _same_check_ins.answer(
+        key, lambda: _lane_check_in(api_key, activity_id, code, token)
+    )
+    if theirs and answer is not None and answer.status == 200 and answer.body["created"]:
+        return Answer(200, {**answer.body, "created": False})  # as the retry it is
+    return answer
+
+
+def _lane_check_in(
+    api_key: str, activity_id: int, code: str | None, token: str | None
+) -> Answer | None:
+    found = services.read_for_api_check_in(api_key, activity_id, by_code=not token)
     if found is None:
         return None  # no active user holds this token: Django's answer (401 or 403)
     api_token, read = found
     lane.token_used(api_token)
-    return self_check_in(api_token.user, ids[0], code=code, token=token, read=read)
+    return self_check_in(api_token.user, activity_id, code=code, token=token, read=read)
 
 
 def _roster(request: HttpRequest, activity_id: int, member_ids: list[int]) -> Any:

@@ -340,6 +340,24 @@ WHERE e.activity_id = v.activity AND e.member_id = v.member
 """  # noqa: S608 (table names from our models only; every value is a parameter)
 
 
+@functools.cache
+def _existing_sql() -> str:
+    return f"""SELECT false, id, unit_id, method, at, day, by_id FROM "{CheckIn._meta.db_table}"
+WHERE activity_id = %s AND member_id = %s"""  # noqa: S608 (our table; values are parameters)
+
+
+def existing_check_in(activity_id: int, member_id: int) -> CheckInRow | None:
+    """The member's check-in at the activity, as `write_check_in` answers a retry: for a
+    double tap whose row a concurrent statement committed after `write_check_in` began."""
+    row = rows.one_row(_existing_sql(), [activity_id, member_id])
+    return _check_in_row(row) if row is not None else None
+
+
+def _check_in_row(row: Sequence[Any]) -> CheckInRow:
+    created, pk, unit_id, method, at, day, by_id = row
+    return CheckInRow(bool(created), pk, unit_id, method, at, day, by_id)
+
+
 def write_check_in(w: CheckInWrite) -> CheckInRow | None:
     """Write the check-in; its row (new or existing), or None when the row exists but was
     committed by a concurrent transaction after this statement began (read it again)."""
@@ -363,7 +381,4 @@ def write_check_in(w: CheckInWrite) -> CheckInRow | None:
         **_plan_arrays(w.plan),
     }
     row = rows.one_row(_sql(), params)
-    if row is None:
-        return None
-    created, pk, unit_id, method, at, day, by_id = row
-    return CheckInRow(bool(created), pk, unit_id, method, at, day, by_id)
+    return _check_in_row(row) if row is not None else None

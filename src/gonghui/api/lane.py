@@ -25,6 +25,9 @@ Anything it does not recognise — another method or path, no bearer token, a bo
 query) that does not validate against the route's ninja schema, an unknown token — goes
 to Django unchanged (the body put back), so every error answer stays Django's and ninja's.
 A route's handler may also hand a request on, but only before it has written anything.
+A route may let identical requests in flight at once share one answer (`SameRequests`):
+the check-in does, so that a retry storm — phones sending again while their first request
+is still being answered — does not read and write everything again.
 
 `GONGHUI_API_LANE=0` turns it off (every request then takes the full stack).
 """
@@ -35,6 +38,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -112,6 +116,61 @@ def token_user(api_key: str) -> Any:
         return None
     token_used(token)
     return token.user
+
+
+class _InFlight:
+    """One request being answered, and the identical ones waiting for its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: Answer | None = None
+        self.answered = False  # False: the first one handed the request on, or crashed
+        self.waiting = 0
+
+
+class SameRequests:
+    """Identical requests in flight at once in this process get one answer: the first is
+    served, the others wait for its answer. A retry storm is mostly that: a phone sending
+    again while its first request is still being answered, a double tap on two phones.
+
+    Only for a request whose answer to an identical request sent at the same moment is
+    the same (a retry's): its `key` must name everything the answer depends on — the
+    bearer token, the path, the body, the language. A waiting request is answered from
+    a read taken at most one request's time before it came. When the first one hands
+    its request on to Django or crashes, or does not answer within `wait_seconds`, each
+    waiting one is served on its own."""
+
+    def __init__(self, wait_seconds: float = 10.0) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: dict[Any, _InFlight] = {}
+        self.wait_seconds = wait_seconds
+
+    def answer(self, key: Any, serve: Callable[[], Answer | None]) -> tuple[Answer | None, bool]:
+        """`serve()`'s answer, or the answer of the identical request in flight: (answer,
+        whether it was that one's)."""
+        with self._lock:
+            first = self._in_flight.get(key)
+            if first is None:
+                mine = self._in_flight[key] = _InFlight()
+            else:
+                first.waiting += 1
+        if first is not None:
+            if first.done.wait(self.wait_seconds) and first.answered:
+                return first.answer, True
+            return serve(), False
+        try:
+            mine.answer = serve()
+            mine.answered = mine.answer is not None
+        finally:
+            with self._lock:
+                del self._in_flight[key]
+            mine.done.set()
+        return mine.answer, False
+
+    def waiting(self) -> int:
+        """How many requests wait for an identical one's answer now."""
+        with self._lock:
+            return sum(call.waiting for call in self._in_flight.values())
 
 
 _INVALID = object()

@@ -5,14 +5,17 @@ worker's check-in tests of test_api.py also run through it (`as_phone`)."""
 
 import json
 import logging
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.core import signals
+from django.test import RequestFactory
 
 from gonghui.accounts.models import ApiToken
 from gonghui.accounts.services import issue_api_token
-from gonghui.activities import services
+from gonghui.activities import api, services
 from gonghui.activities.models import CheckIn
 from gonghui.activities.tests.test_api import lecture, url, wrong_code
 from gonghui.api import lane
@@ -211,3 +214,53 @@ def test_a_crash_in_the_lane_answers_500_and_is_reported(tree, key, monkeypatch,
     assert answer.json() == {"detail": "Internal server error"}
     assert reported == [lane.LaneApplication]
     assert "database went away" in caplog.text
+
+
+def test_a_check_in_sent_again_while_the_first_is_answered_waits_for_its_answer(
+    tree, key, monkeypatch
+):
+    """A phone's second request (a retry, a double tap) arriving while its first is still
+    being answered in the same process waits for that answer and gives it as a retry:
+    no second read or write. A different request of the same phone does not wait."""
+    alone = lane.LaneApplication(not_django)
+    activity = lecture(tree)
+    path, body = url(activity, "/check-in"), {"code": activity.check_in_code}
+    again = RequestFactory().post(
+        path, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
+    reads: list[int] = []
+    read = services.read_for_api_check_in
+    second: list[Any] = []
+
+    def read_while_the_phone_sends_again(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args[1])
+        found = read(*args, **kwargs)
+        if len(reads) == 1:
+            # Sent again (its own thread, as a server serves it) while this one reads.
+            thread = threading.Thread(target=lambda: second.append(call(alone, again.environ)))
+            thread.start()
+            second.append(thread)
+            deadline = time.monotonic() + 10
+            while api._same_check_ins.waiting() == 0:
+                assert time.monotonic() < deadline, "the second request did not wait"
+                time.sleep(0.005)
+        return found
+
+    monkeypatch.setattr(services, "read_for_api_check_in", read_while_the_phone_sends_again)
+    first = post(alone, path, body, key)
+    second[0].join(10)
+    status, answer = second[1]
+    assert first.status_code == 200 and first.json()["created"] is True
+    assert status == 200 and answer == {**first.json(), "created": False}
+    assert reads == [activity.pk]  # one read: the second request waited
+    assert CheckIn.objects.filter(activity=activity).count() == 1
+    assert AuditEntry.objects.filter(target_type="activities.checkin").count() == 1
+    # Not waiting when nothing identical is in flight: read again, answered from the read.
+    assert post(alone, path, body, key).json() == {**first.json(), "created": False}
+    assert reads == [activity.pk, activity.pk]
+
+
+def call(application: Any, environ: dict[str, Any]) -> tuple[int, Any]:
+    started: list[str] = []
+    content = b"".join(application(environ, lambda status, headers: started.append(status)))
+    return int(started[0].split()[0]), json.loads(content)

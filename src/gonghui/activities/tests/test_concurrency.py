@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from conftest import Tree, build_tree, make_id_number
@@ -317,3 +318,63 @@ def test_a_burst_on_held_activities_one_statement_each(crowded, monkeypatch):
     assert by_code <= len(written) <= len(flat) * 3 // 4
     assert_exact(tree, activities, members)
     assert AuditEntry.objects.filter(target_type="activities.checkin").count() == 2 * len(members)
+
+
+def test_a_double_tap_blocked_on_the_first_answers_with_its_row(crowded, monkeypatch):
+    """The second of two taps starts writing while the first's row is written but not yet
+    committed: its insert waits, finds the row, and its statement cannot see it (its
+    snapshot is older). It reads the row once more and answers it as a retry."""
+    tree, members = crowded
+    activity = schedule(tree, org=tree.cd_union, title="班前十分钟微宣讲")
+    services.mark_held(tree.users["chengdu_admin"], activity)
+    member = members[0]
+    reread = []
+    existing = checkin_sql.existing_check_in
+
+    def counted(activity_id: int, member_id: int) -> Any:
+        reread.append(member_id)
+        return existing(activity_id, member_id)
+
+    monkeypatch.setattr(checkin_sql, "existing_check_in", counted)
+    written = threading.Event()
+
+    def first() -> int:
+        with transaction.atomic():
+            result = services.check_in(
+                activity=Activity.objects.select_related("venue_org").get(pk=activity.pk),
+                member=Member.objects.select_related("unit").get(pk=member.pk),
+                method=CheckInMethod.API,
+                by=member.user,
+            )
+            written.set()
+            # Commit only once the second tap's insert waits on this row.
+            with connection.cursor() as cursor:
+                for _ in range(500):
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_locks"
+                        " WHERE NOT granted AND pid <> pg_backend_pid()"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the second tap never waited on the first")
+        return result.checkin.pk
+
+    def second() -> tuple[int, bool]:
+        assert written.wait(10)
+        result = services.check_in(
+            activity=Activity.objects.select_related("venue_org").get(pk=activity.pk),
+            member=Member.objects.select_related("unit").get(pk=member.pk),
+            method=CheckInMethod.API,
+            by=member.user,
+        )
+        return result.checkin.pk, result.created
+
+    results = run_at_once([[first], [second]])
+    assert_no_failures(results)
+    [[first_pk], [(second_pk, created)]] = results
+    assert (second_pk, created) == (first_pk, False)
+    assert reread == [member.pk]
+    assert CheckIn.objects.filter(activity=activity, member=member).count() == 1
+    assert AuditEntry.objects.filter(target_type="activities.checkin").count() == 1
