@@ -830,7 +830,8 @@ _same_check_ins = lane.SameRequests()
 def lane_check_in(api_key: str, ids: tuple[int, ...], payload: CheckInIn) -> Answer | None:
     """The view's worker check-in, its bearer token read with the activity and the
     worker's member record in one statement. An identical check-in in flight in this
-    process answers this one: as a retry (`created` false)."""
+    process answers this one: as a retry (`created` false); a refusal as it is (a wrong
+    code sent twice at once counts once toward the limit on wrong codes)."""
     code, token = payload.code, payload.token
     if payload.member_ids is not None or not (code or token):
         return None  # the cadre's roster, or the view's "missing" answer
