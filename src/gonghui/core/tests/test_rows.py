@@ -60,3 +60,31 @@ def test_one_value_after_the_connection_was_closed_reads_on_a_new_cursor():
     if connection.vendor == "postgresql":
         driver, cursor = connection._gonghui_kept_cursor
         assert driver is connection.connection and not cursor.closed
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the kept cursor is PostgreSQL's (SQLite: Django's)"
+)
+def test_a_kept_cursor_reads_datetimes_as_djangos_cursor_does_in_c():
+    """The kept cursor's `timestamptz` values come from psycopg's loader in C, not from
+    Django's Python subclass of it: the same datetimes, in UTC (`datetime.timezone.utc`)."""
+    import datetime
+
+    from django.test.utils import CaptureQueriesContext
+
+    sql = "SELECT %s::timestamptz, %s::timestamptz, NULL::timestamptz"
+    values = [
+        datetime.datetime(2026, 12, 7, 13, 5, 9, 123456, tzinfo=datetime.UTC),
+        datetime.datetime(
+            2024, 2, 29, 23, 59, 59, tzinfo=datetime.timezone(datetime.timedelta(hours=8))
+        ),
+    ]
+    kept = rows.one_row(sql, values)
+    with CaptureQueriesContext(connection):  # through Django's cursor and its loader
+        django = rows.one_row(sql, values)
+    assert kept == django == (*values, None)
+    assert [v.tzinfo for v in kept[:2]] == [v.tzinfo for v in django[:2]] == [datetime.UTC] * 2
+    assert kept[1].isoformat() == django[1].isoformat() == "2024-02-29T15:59:59+00:00"
+    cursor = connection._gonghui_kept_cursor[1]
+    loader = cursor.adapters.get_loader(cursor.adapters.types["timestamptz"].oid, 0)
+    assert loader.__module__.startswith(("psycopg_binary", "psycopg_c"))
