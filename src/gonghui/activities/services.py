@@ -886,7 +886,7 @@ def _check_in_in_one_statement(
     row = checkin_sql.write_check_in(write)
     if row is None:  # a double tap: the other one's row, committed while this one waited
         row = checkin_sql.existing_check_in(activity.pk, member.pk)
-        if row is None:  # check-ins are never deleted: the row is there
+        if row is None:  # deleted meanwhile with its activity or member (as the ORM's get)
             raise CheckIn.DoesNotExist(f"check-in of member {member.pk} at {activity.pk}")
     checkin.pk = row.pk
     if not row.created:  # a retry: the first check-in's row

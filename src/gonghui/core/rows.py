@@ -212,8 +212,8 @@ def _kept_cursor(db: Any) -> Any:
     """A driver cursor of `db` (PostgreSQL) whose `timestamptz` values are read by
     psycopg's own loader, in C. Django registers a Python subclass of it, only to give
     each value Django's time zone; in the session's time zone (Django sets it to UTC) the
-    C loader gives the same datetimes, `datetime.timezone.utc` included. Those parsed in
-    Python were a quarter of the CPU of a check-in's retry (its read has several)."""
+    C loader gives the same datetimes, `datetime.timezone.utc` included. Parsing them in
+    Python took a quarter of the samples of a check-in's retry (its read has several)."""
     cursor = db.create_cursor()
     if db.timezone_name == "UTC":
         cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
