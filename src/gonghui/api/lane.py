@@ -123,8 +123,7 @@ class _InFlight:
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.answer: Answer | None = None
-        self.answered = False  # False: the first one handed the request on, or crashed
+        self.answer: Answer | None = None  # None: the first one handed it on, or crashed
         self.waiting = 0
 
 
@@ -155,12 +154,11 @@ class SameRequests:
             else:
                 first.waiting += 1
         if first is not None:
-            if first.done.wait(self.wait_seconds) and first.answered:
+            if first.done.wait(self.wait_seconds) and first.answer is not None:
                 return first.answer, True
             return serve(), False
         try:
             mine.answer = serve()
-            mine.answered = mine.answer is not None
         finally:
             with self._lock:
                 del self._in_flight[key]
