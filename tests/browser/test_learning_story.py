@@ -135,6 +135,9 @@ def test_a_worker_studies_and_passes_and_the_union_sees_it(phone, page, live_ser
     assert "竭诚服务职工群众" in phone.locator("#material-body").inner_text()
     # The reading clock: "done" waits for it, then the server counts it.
     assert phone.locator("#reading-countdown .waiting").is_visible()
+    # The page's script disables "done" once it runs, which may be after #material-body
+    # is in the page: wait for it (it enables the button again only at the clock's end).
+    phone.wait_for_selector("#done:disabled", timeout=READING_SECONDS * 1000)
     assert phone.locator("#done").is_disabled()
     fits(phone)
     phone.screenshot(path=f"{SHOTS}/learning-item-phone.png", full_page=True)
